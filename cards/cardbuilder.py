@@ -1,0 +1,78 @@
+"""Findings of the rules -> CDS Hooks cards: one card per topic, ordered by severity."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from .knowledge import Knowledge
+
+SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+MAX_SUMMARY = 139
+
+
+@dataclass
+class Finding:
+    topic: str
+    indicator: str
+    summary: str
+    detail: str  # Markdown
+    suggestions: list[dict] = field(default_factory=list)
+    selection: str = "at-most-one"  # "any" when the suggestions complement each other
+
+
+def build_cards(findings: list[Finding], knowledge: Knowledge) -> list[dict]:
+    by_topic: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_topic.setdefault(finding.topic, []).append(finding)
+    order = {topic: index for index, topic in enumerate(knowledge.topics)}
+    cards = [_card(sorted(group, key=lambda f: SEVERITY[f.indicator]), knowledge)
+             for group in by_topic.values()]
+    cards.sort(key=lambda c: (SEVERITY[c["indicator"]], order[c["source"]["topic"]["code"]]))
+    return cards
+
+
+def _card(group: list[Finding], knowledge: Knowledge) -> dict:
+    first = group[0]
+    summary = first.summary
+    if len(group) > 1:
+        summary = f"{summary} (+{len(group) - 1} more order{'s' if len(group) > 2 else ''})"
+    card = {
+        "uuid": str(uuid.uuid4()),
+        "summary": _shorten(summary),
+        "indicator": first.indicator,
+        "detail": _detail(group, knowledge),
+        "source": _source(first.topic, knowledge),
+    }
+    suggestions = [dict(s, uuid=str(uuid.uuid4())) for f in group for s in f.suggestions]
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "any" if any(f.selection == "any" for f in group) else "at-most-one"
+    if first.indicator != "info":
+        card["overrideReasons"] = _override_reasons(first.topic, knowledge)
+    return card
+
+
+def _detail(group: list[Finding], knowledge: Knowledge) -> str:
+    source = knowledge.source_for(group[0].topic)
+    cited = f"[{source['label']}]({source['url']})" if source["url"] else source["label"]
+    return "\n\n".join([*(f.detail for f in group), f"*Source: {cited}.*"])
+
+
+def _source(topic: str, knowledge: Knowledge) -> dict:
+    source = knowledge.source_for(topic)
+    result = {"label": source["label"]}
+    if source["url"]:
+        result["url"] = source["url"]
+    result["topic"] = {"system": knowledge.value("project", "topic_system"), "code": topic,
+                       "display": knowledge.topic(topic)["display"]}
+    return result
+
+
+def _override_reasons(topic: str, knowledge: Knowledge) -> list[dict]:
+    system = knowledge.value("project", "override_reason_system")
+    return [{"system": system, "code": r["code"], "display": r["display"]}
+            for r in knowledge.override_reasons(topic)]
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_SUMMARY else text[:MAX_SUMMARY - 1].rstrip() + "…"

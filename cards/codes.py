@@ -1,0 +1,81 @@
+"""What a CodeableConcept means: drug kinds (by code first, then by name) and condition concepts."""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from .knowledge import DRUG_KINDS, CodeSet, Knowledge, normalize_icd10
+
+CONDITION_CONCEPTS = ("cirrhosis", "dialysis", "cramps", "spasticity", "rheumatic", "cerebral")
+
+
+def codings(concept: dict | None) -> Iterator[dict]:
+    if isinstance(concept, dict):
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, dict):
+                yield coding
+
+
+def coded(concept: dict | None) -> Iterator[tuple[str, str]]:
+    for coding in codings(concept):
+        if coding.get("code"):
+            yield coding.get("system", ""), str(coding["code"])
+
+
+def words(concept: dict | None) -> str:
+    """Lower-cased text, displays and codes of a concept, for name matching."""
+    if not isinstance(concept, dict):
+        return ""
+    parts = [concept.get("text") or ""]
+    for coding in codings(concept):
+        parts.append(coding.get("display") or "")
+        parts.append(str(coding.get("code") or ""))
+    return " ".join(parts).lower()
+
+
+def drug_kind(concepts: Iterable[dict], knowledge: Knowledge) -> str | None:
+    """'baclofen', 'intrathecal', 'cyclobenzaprine', 'quinidine', 'benzodiazepines',
+    'orphenadrine' or None. Codes decide before names; intrathecal wins over baclofen."""
+    concepts = [c for c in concepts if isinstance(c, dict)]
+    by_code = knowledge.drug_by_code
+    kinds = {by_code[pair] for c in concepts for pair in coded(c) if pair in by_code}
+    if not kinds:
+        text = " ".join(words(c) for c in concepts)
+        kinds = {kind for kind in DRUG_KINDS if _named(text, knowledge.drugs[kind])}
+    if "baclofen" in kinds and _intrathecal_text(concepts, knowledge):
+        return "intrathecal"
+    return next((kind for kind in DRUG_KINDS if kind in kinds), None)
+
+
+def _intrathecal_text(concepts: list[dict], knowledge: Knowledge) -> bool:
+    return _named(" ".join(words(c) for c in concepts), knowledge.drugs["intrathecal"])
+
+
+def _named(text: str, codes: CodeSet) -> bool:
+    return any(name in text for name in codes.names)
+
+
+def concepts_of(concept: dict | None, knowledge: Knowledge) -> frozenset[str]:
+    """Condition concepts (cirrhosis, dialysis, cramps, ...) a CodeableConcept stands for."""
+    if not isinstance(concept, dict):
+        return frozenset()
+    found = set()
+    pairs = list(coded(concept))
+    text = None
+    for name in CONDITION_CONCEPTS:
+        codes = knowledge.conditions[name]
+        if _has_code(pairs, codes):
+            found.add(name)
+        elif codes.names:
+            text = words(concept) if text is None else text
+            if _named(text, codes):
+                found.add(name)
+    return frozenset(found)
+
+
+def _has_code(pairs: list[tuple[str, str]], codes: CodeSet) -> bool:
+    for system, code in pairs:
+        if (system, code) in codes.codes:
+            return True
+        if "icd-10" in system and normalize_icd10(code).startswith(codes.icd10_prefixes):
+            return True
+    return False

@@ -1,0 +1,261 @@
+"""Daily dose in mg/day of a MedicationRequest (R4 or STU3), and rewriting it to a target.
+
+Any part that cannot be read (unit, strength, frequency) makes the dose unknown (None):
+dose rules then stay silent rather than guess.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from .codes import coded, words
+from .knowledge import Knowledge, normalize_unit
+
+_PER_ML = re.compile(r"(\d+(?:\.\d+)?)\s*mg\s*/\s*(\d+(?:\.\d+)?)?\s*ml")
+_MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
+# Doses are rewritten to multiples of half a 5 mg tablet.
+DOSE_GRAIN_MG = 2.5
+FREQUENCY_WORDS = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
+
+
+@dataclass(frozen=True)
+class Strength:
+    mg: float  # per tablet, or per mL when per_ml
+    per_ml: bool
+
+
+def product_strength(concepts: Iterable[dict], knowledge: Knowledge) -> Strength | None:
+    """From the RxNorm product table, else the 'N MG' / 'N MG/ML' of the product's name."""
+    concepts = [c for c in concepts if isinstance(c, dict)]
+    for concept in concepts:
+        for pair in coded(concept):
+            if pair in knowledge.products:
+                return Strength(*knowledge.products[pair])
+    for concept in concepts:
+        text = words(concept)
+        match = _PER_ML.search(text)
+        if match:
+            return Strength(float(match[1]) / float(match[2] or 1), True)
+        match = _MG.search(text)
+        if match:
+            return Strength(float(match[1]), False)
+    return None
+
+
+def daily_dose(request: dict, strength: Strength | None, knowledge: Knowledge) -> float | None:
+    """mg/day: concurrent instructions add up; sequential ones (another `sequence`) take the max."""
+    instructions = request.get("dosageInstruction") or ()
+    if not instructions:
+        return None
+    by_sequence: dict = {}
+    for instruction in instructions:
+        mg = instruction_daily_mg(instruction, strength, knowledge)
+        if mg is None:
+            return None
+        sequence = instruction.get("sequence")
+        by_sequence[sequence] = by_sequence.get(sequence, 0.0) + mg
+    return round(max(by_sequence.values()), 3)
+
+
+def instruction_daily_mg(instruction: dict, strength: Strength | None,
+                         knowledge: Knowledge) -> float | None:
+    dose = dose_quantity(instruction)
+    dose_mg = quantity_mg(dose, strength, knowledge) if dose else None
+    per_day = administrations_per_day(instruction.get("timing"), knowledge)
+    daily = dose_mg * per_day if dose_mg is not None and per_day is not None else None
+    cap = max_per_day(instruction, strength, knowledge)
+    if cap is None:
+        return daily
+    if daily is None:
+        return cap if _as_needed(instruction) else None
+    return min(daily, cap)
+
+
+def _as_needed(instruction: dict) -> bool:
+    return bool(instruction.get("asNeededBoolean") or instruction.get("asNeededCodeableConcept"))
+
+
+def dose_quantity(instruction: dict) -> dict | None:
+    """R4 doseAndRate[].doseQuantity / doseRange.high, or STU3 doseQuantity / doseRange.high."""
+    holders = [instruction, *(instruction.get("doseAndRate") or ())]
+    for holder in holders:
+        if isinstance(holder.get("doseQuantity"), dict):
+            return holder["doseQuantity"]
+        high = (holder.get("doseRange") or {}).get("high")
+        if isinstance(high, dict):
+            return high
+    return None
+
+
+def quantity_unit(quantity: dict) -> str:
+    return normalize_unit(str(quantity.get("code") or quantity.get("unit") or ""))
+
+
+def quantity_mg(quantity: dict, strength: Strength | None, knowledge: Knowledge) -> float | None:
+    value = quantity.get("value")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    unit = quantity_unit(quantity)
+    if unit in knowledge.mass_units:
+        return value * knowledge.mass_units[unit]
+    if strength is None:
+        return None
+    if unit in knowledge.count_units and not strength.per_ml:
+        return value * strength.mg
+    if unit in knowledge.volume_units and strength.per_ml:
+        return value * strength.mg
+    return None
+
+
+def administrations_per_day(timing: dict | None, knowledge: Knowledge) -> float | None:
+    """From timing.repeat (frequencyMax wins: the most the order allows), else timing.code."""
+    if not isinstance(timing, dict):
+        return None
+    from_repeat = _repeat_per_day(timing.get("repeat"), knowledge)
+    if from_repeat is not None:
+        return from_repeat
+    code = timing.get("code")
+    for _, value in coded(code):
+        if value.upper() in knowledge.timing_codes:
+            return knowledge.timing_codes[value.upper()]
+    text = (code or {}).get("text", "") if isinstance(code, dict) else ""
+    return knowledge.timing_codes.get(text.strip().upper())
+
+
+def _repeat_per_day(repeat: dict | None, knowledge: Knowledge) -> float | None:
+    if not isinstance(repeat, dict):
+        return None
+    frequency = repeat.get("frequencyMax") or repeat.get("frequency") or 1
+    period, unit = repeat.get("period"), repeat.get("periodUnit")
+    if period and unit in knowledge.period_hours:
+        return frequency * 24.0 / (period * knowledge.period_hours[unit])
+    times_a_day = len(repeat.get("timeOfDay") or ()) or len(repeat.get("when") or ())
+    if times_a_day and period is None:
+        return float(frequency * times_a_day)
+    return None
+
+
+def max_per_day(instruction: dict, strength: Strength | None, knowledge: Knowledge) -> float | None:
+    ratios = instruction.get("maxDosePerPeriod")
+    ratios = ratios if isinstance(ratios, list) else [ratios] if ratios else []
+    caps = [_ratio_per_day(ratio, strength, knowledge) for ratio in ratios]
+    caps = [cap for cap in caps if cap is not None]
+    return min(caps) if caps else None
+
+
+def _ratio_per_day(ratio: dict, strength: Strength | None, knowledge: Knowledge) -> float | None:
+    numerator, denominator = ratio.get("numerator"), ratio.get("denominator")
+    if not isinstance(numerator, dict) or not isinstance(denominator, dict):
+        return None
+    mg = quantity_mg(numerator, strength, knowledge)
+    hours = knowledge.period_hours.get(quantity_unit(denominator))
+    span = denominator.get("value", 1)
+    if mg is None or not hours or not span:
+        return None
+    return mg * 24.0 / (span * hours)
+
+
+# --- rewriting a draft to a daily dose ---------------------------------------------------
+
+
+def rewrite_dose(request: dict, target_mg: float, strength: Strength | None,
+                 knowledge: Knowledge) -> tuple[dict, str] | None:
+    """A deep copy of the draft giving `target_mg` mg/day, and a sentence saying how.
+
+    Keeps the frequency when each dose comes out a multiple of 2.5 mg, else takes three,
+    two or one daily doses (the first that does). Count doses stay counts of the same
+    tablet when they come out in half tablets, else become mg. Only single-instruction
+    drafts are rewritten: splitting a complex regimen is the prescriber's call.
+    """
+    instructions = request.get("dosageInstruction") or ()
+    if len(instructions) != 1:
+        return None
+    instruction = instructions[0]
+    old_dose = dose_quantity(instruction)
+    per_day = administrations_per_day(instruction.get("timing"), knowledge)
+    if old_dose is None or not per_day:
+        return None
+    times = _times_for(target_mg, per_day)
+    per_dose = target_mg / times
+    new_request = copy_json(request)
+    new_instruction = new_request["dosageInstruction"][0]
+    quantity = _new_quantity(old_dose, per_dose, strength, knowledge)
+    _set_dose(new_instruction, quantity)
+    sig = f"{_fmt(per_dose)} mg {_frequency_words(times)}"
+    note = ""
+    if times != per_day:
+        note = (f" (was {_frequency_words(per_day)}: changed so each dose is a multiple of"
+                f" {_fmt(DOSE_GRAIN_MG)} mg)")
+        new_instruction["timing"] = {"repeat": {"frequency": int(times), "period": 1, "periodUnit": "d"}}
+    if "maxDosePerPeriod" in new_instruction:
+        new_instruction["maxDosePerPeriod"] = _daily_cap(target_mg, knowledge)
+    if "text" in new_instruction:
+        new_instruction["text"] = sig
+    return new_request, f"{_fmt(target_mg)} mg/day: {sig}{note}"
+
+
+def copy_json(value):
+    """Deep copy of plain JSON data (several times faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    return value
+
+
+def _times_for(target_mg: float, per_day: float) -> float:
+    for times in (per_day, 3.0, 2.0, 1.0):
+        if times >= 1 and _is_multiple(target_mg / times, DOSE_GRAIN_MG):
+            return times
+    return 1.0
+
+
+def _is_multiple(value: float, grain: float) -> bool:
+    return abs(value / grain - round(value / grain)) < 1e-6
+
+
+def _new_quantity(old: dict, per_dose_mg: float, strength: Strength | None,
+                  knowledge: Knowledge) -> dict:
+    unit = quantity_unit(old)
+    if strength and unit in knowledge.volume_units and strength.per_ml:
+        return {**_without(old, "value"), "value": round(per_dose_mg / strength.mg, 2)}
+    if strength and unit in knowledge.count_units and not strength.per_ml:
+        count = per_dose_mg / strength.mg
+        if _is_multiple(count, 0.5):
+            return {**_without(old, "value"), "value": _number(count)}
+    ucum = knowledge.systems["ucum"]
+    return {"value": _number(per_dose_mg), "unit": "mg", "system": ucum, "code": "mg"}
+
+
+def _set_dose(instruction: dict, quantity: dict) -> None:
+    holders = [instruction, *(instruction.get("doseAndRate") or ())]
+    for holder in holders:
+        if "doseQuantity" in holder or "doseRange" in holder:
+            holder.pop("doseRange", None)
+            holder["doseQuantity"] = quantity
+            return
+
+
+def _daily_cap(target_mg: float, knowledge: Knowledge) -> dict:
+    ucum = knowledge.systems["ucum"]
+    return {"numerator": {"value": _number(target_mg), "unit": "mg", "system": ucum, "code": "mg"},
+            "denominator": {"value": 1, "unit": "day", "system": ucum, "code": "d"}}
+
+
+def _frequency_words(times: float) -> str:
+    if float(times).is_integer() and int(times) in FREQUENCY_WORDS:
+        return FREQUENCY_WORDS[int(times)]
+    return f"{_fmt(times)} times a day"
+
+
+def _without(mapping: dict, key: str) -> dict:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+def _fmt(value: float) -> str:
+    return str(_number(value))

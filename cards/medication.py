@@ -1,0 +1,107 @@
+"""One MedicationRequest as the rules see it: which drug, oral or intrathecal, its daily dose."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Mapping
+
+from .codes import codings, coded, drug_kind, words
+from .dates import parse_when
+from .dose import Strength, daily_dose, product_strength
+from .knowledge import Knowledge
+
+
+@dataclass(frozen=True)
+class Order:
+    resource: dict
+    id: str | None
+    kind: str | None  # baclofen (oral) | intrathecal | cyclobenzaprine | quinidine | benzodiazepines...
+    status: str
+    authored: datetime | None
+    strength: Strength | None
+    daily_mg: float | None
+    name: str  # the medication as the prescriber sees it
+    links: frozenset[str]  # ids of the orders this one replaces (and its own id)
+    unresolved: bool  # references a Medication nobody could read
+
+    @property
+    def oral_baclofen(self) -> bool:
+        return self.kind == "baclofen"
+
+
+def read_order(request: dict, medications: Mapping[str, dict], knowledge: Knowledge) -> Order:
+    concepts, unresolved = medication_concepts(request, medications)
+    kind = drug_kind(concepts, knowledge)
+    if kind == "baclofen" and _intrathecal_route(request, knowledge):
+        kind = "intrathecal"
+    strength = product_strength(concepts, knowledge)
+    daily = daily_dose(request, strength, knowledge) if kind == "baclofen" else None
+    return Order(
+        resource=request, id=request.get("id"), kind=kind, status=request.get("status", ""),
+        authored=parse_when(request.get("authoredOn")), strength=strength, daily_mg=daily,
+        name=_display_name(concepts, kind), links=_links(request), unresolved=unresolved)
+
+
+def medication_concepts(request: dict, medications: Mapping[str, dict]) -> tuple[list[dict], bool]:
+    """The drug's CodeableConcepts: medicationCodeableConcept, or the referenced Medication's
+    code, form and ingredients (contained, in the request, or fetched). Second item: True when
+    a reference could not be resolved."""
+    if isinstance(request.get("medicationCodeableConcept"), dict):
+        return [request["medicationCodeableConcept"]], False
+    reference = (request.get("medicationReference") or {}).get("reference")
+    if not reference:
+        return [], False
+    medication = _resolve(reference, request, medications)
+    if medication is None:
+        return [], True
+    concepts = [medication.get("code"), medication.get("form")]
+    concepts += [i.get("itemCodeableConcept") for i in medication.get("ingredient") or ()]
+    return [c for c in concepts if isinstance(c, dict)], False
+
+
+def _resolve(reference: str, request: dict, medications: Mapping[str, dict]) -> dict | None:
+    if reference.startswith("#"):
+        return next((c for c in request.get("contained") or ()
+                     if c.get("resourceType") == "Medication" and c.get("id") == reference[1:]), None)
+    if reference in medications:
+        return medications[reference]
+    tail = "/".join(reference.rstrip("/").split("/")[-2:])
+    return medications.get(tail)
+
+
+def _intrathecal_route(request: dict, knowledge: Knowledge) -> bool:
+    names = knowledge["drugs"]["intrathecal"]["route_names"]
+    for instruction in request.get("dosageInstruction") or ():
+        route = instruction.get("route")
+        if any(pair in knowledge.intrathecal_routes for pair in coded(route)):
+            return True
+        text = words(route)
+        if any(name in text for name in names):
+            return True
+    return False
+
+
+def _display_name(concepts: list[dict], kind: str | None) -> str:
+    for concept in concepts:
+        if concept.get("text"):
+            return concept["text"]
+        for coding in codings(concept):
+            if coding.get("display"):
+                return coding["display"]
+    return kind or "medication"
+
+
+def reference_id(reference: dict | None, resource_type: str) -> str | None:
+    """'MedicationRequest/123' (or a full URL ending so) -> '123'."""
+    text = (reference or {}).get("reference") or ""
+    parts = text.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == resource_type:
+        return parts[-1]
+    return None
+
+
+def _links(request: dict) -> frozenset[str]:
+    references = [request.get("priorPrescription"), *(request.get("basedOn") or ())]
+    ids = {reference_id(ref, "MedicationRequest") for ref in references}
+    ids.add(request.get("id"))
+    return frozenset(i for i in ids if i)

@@ -1,0 +1,393 @@
+"""Writes stories/*.json (the clinical fixtures). Run: python -m fhir_fixtures.make_stories
+
+The JSON files are what tests and the demo read; this script is how they were written,
+so a change to a shared building block (a lab, a base patient) is made once.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cards.knowledge import load_knowledge
+
+OUT = Path(__file__).with_name("stories")
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+UCUM = "http://unitsofmeasure.org"
+TOPICS = load_knowledge().topics
+
+LABS = {  # name -> (LOINC, display, UCUM code of the usual unit)
+    "egfr": ("98979-8", "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI 2021)", "mL/min/{1.73_m2}"),
+    "creatinine": ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL"),
+    "creatinine_umol": ("14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L"),
+    "potassium": ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L"),
+    "magnesium": ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma", "mg/dL"),
+    "magnesium_mmol": ("2601-3", "Magnesium [Moles/volume] in Serum or Plasma", "mmol/L"),
+}
+CONDITIONS = {  # name -> (SNOMED, ICD-10-CM, display)
+    "ms": ("24700007", "G35.D", "Multiple sclerosis"),
+    "cirrhosis": ("19943007", "K74.60", "Cirrhosis of liver"),
+    "alcoholic_cirrhosis": ("716203000", "K70.31", "Decompensated alcoholic cirrhosis of liver with ascites"),
+    "cramps": ("55300003", "R25.2", "Cramp and spasm"),
+    "esrd": ("46177005", "N18.6", "End-stage renal disease"),
+    "dialysis": ("105502003", "Z99.2", "Dependence on renal dialysis"),
+    "sci": ("90584004", "S14.109S", "Spinal cord injury, cervical, sequela"),
+    "fibromyalgia": ("203082005", "M79.7", "Fibromyalgia"),
+    "stroke": ("230690007", "I69.351", "Hemiplegia following cerebral infarction"),
+    "ckd4": ("431857002", "N18.4", "Chronic kidney disease stage 4"),
+}
+PRODUCTS = {  # name -> (RxNorm, display, UCUM dose unit)
+    "bac5": ("430902", "Baclofen 5 MG Oral Tablet", "{tbl}"),
+    "bac10": ("197391", "Baclofen 10 MG Oral Tablet", "{tbl}"),
+    "bac20": ("197392", "Baclofen 20 MG Oral Tablet", "{pill}"),
+    "bac_sol": ("250976", "Baclofen 1 MG/ML Oral Solution", "mL"),
+    "bac_it": ("1666613", "Baclofen 2 MG/ML Intrathecal Solution", "mL"),
+    "cyclobenzaprine": ("21949", "Cyclobenzaprine 10 MG Oral Tablet", "{tbl}"),
+    "quinidine": ("9068", "Quinidine sulfate 200 MG Oral Tablet", "{tbl}"),
+}
+
+
+def patient(sid: str, given: str, family: str, gender: str, born: str) -> dict:
+    return {"resourceType": "Patient", "id": sid, "active": True,
+            "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": f"MRN-{sid}"}],
+            "name": [{"use": "official", "family": family, "given": [given]}],
+            "gender": gender, "birthDate": born}
+
+
+def lab(sid: str, name: str, value: float, when: str = "@today-10d", unit: str | None = None,
+        status: str = "final", code_unit: bool = True, suffix: str = "") -> dict:
+    loinc, display, ucum = LABS[name]
+    unit = unit or ucum
+    quantity = {"value": value, "unit": unit}
+    if code_unit:
+        quantity.update(system=UCUM, code=unit)
+    return {"resourceType": "Observation", "id": f"{sid}-{name.replace('_', '-')}{suffix}",
+            "status": status,
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "laboratory", "display": "Laboratory"}]}],
+            "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
+            "subject": {"reference": f"Patient/{sid}"}, "effectiveDateTime": when,
+            "valueQuantity": quantity}
+
+
+def condition(sid: str, name: str, status: str = "active", onset: str = "@today-3y") -> dict:
+    snomed, icd10, display = CONDITIONS[name]
+    return {"resourceType": "Condition", "id": f"{sid}-{name.replace('_', '-')}",
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                           "code": status}]},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                               "code": "confirmed"}]},
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                      "code": "problem-list-item"}]}],
+            "code": {"coding": [{"system": SNOMED, "code": snomed, "display": display},
+                                {"system": ICD10, "code": icd10, "display": display}], "text": display},
+            "subject": {"reference": f"Patient/{sid}"}, "onsetDateTime": onset}
+
+
+def order(sid: str, rid: str, product: str, count: float, per_day: int, status: str = "draft",
+          authored: str = "@today", **extra) -> dict:
+    """A MedicationRequest: `count` units of the product, `per_day` times a day."""
+    rxnorm, display, unit = PRODUCTS[product]
+    route = ("Intrathecal route", "72607000") if product == "bac_it" else ("Oral route", "26643006")
+    resource = {"resourceType": "MedicationRequest", "id": f"{sid}-{rid}", "status": status,
+                "intent": "order",
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxnorm, "display": display}],
+                                              "text": display},
+                "subject": {"reference": f"Patient/{sid}"}, "authoredOn": authored,
+                "dosageInstruction": [{
+                    "text": f"{count:g} {unit.strip('{}')} {per_day} times a day",
+                    "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+                    "route": {"coding": [{"system": SNOMED, "code": route[1], "display": route[0]}]},
+                    "doseAndRate": [{"doseQuantity": {"value": count, "unit": unit, "system": UCUM, "code": unit}}]}]}
+    resource.update(extra)
+    return resource
+
+
+def replaces(sid: str, rid: str) -> dict:
+    return {"priorPrescription": {"reference": f"MedicationRequest/{sid}-{rid}"}}
+
+
+def reason(name: str) -> dict:
+    snomed, icd10, display = CONDITIONS[name]
+    return {"reasonCode": [{"coding": [{"system": ICD10, "code": icd10, "display": display}], "text": display}]}
+
+
+def story(sid: str, title: str, fires: dict, who: dict, resources: list, drafts: list, **more) -> dict:
+    expect = {"fires": fires, "silent": [t for t in TOPICS if t not in fires]}
+    return {"id": sid, "title": title, "expect": expect, "patient": who,
+            "resources": resources, "drafts": drafts, **more}
+
+
+# --- base patients ----------------------------------------------------------------------
+
+
+def spasticity(sid: str, title: str, fires: dict, *, born: str = "@today-52y", egfr: float | None = 92,
+               gender: str = "female", extra: list = (), drafts: list | None = None,
+               given: str = "Maria", family: str = "Keller", **more) -> dict:
+    """MS patient with normal kidneys, naive, drafted baclofen 5 mg three times daily."""
+    resources = [condition(sid, "ms")] + ([lab(sid, "egfr", egfr)] if egfr is not None else []) + list(extra)
+    drafts = drafts if drafts is not None else [order(sid, "draft", "bac5", 1, 3)]
+    return story(sid, title, fires, patient(sid, given, family, gender, born), resources, drafts, **more)
+
+
+def cramps(sid: str, title: str, fires: dict, *, born: str = "@today-58y", egfr: float | None = 85,
+           potassium: float | None = 4.1, magnesium: float | None = 0.82, extra: list = (),
+           drafts: list | None = None, gender: str = "male", given: str = "Thomas",
+           family: str = "Brennan", liver: str | None = "cirrhosis", **more) -> dict:
+    """Cirrhosis with cramps, normal kidneys and electrolytes, drafted baclofen 5 mg twice daily."""
+    resources = [condition(sid, liver)] if liver else []
+    resources.append(condition(sid, "cramps", onset="@today-2m"))
+    resources += [lab(sid, "egfr", egfr)] if egfr is not None else []
+    resources += [lab(sid, "potassium", potassium)] if potassium is not None else []
+    resources += [lab(sid, "magnesium_mmol", magnesium)] if magnesium is not None else []
+    drafts = drafts if drafts is not None else [order(sid, "draft", "bac5", 1, 2)]
+    return story(sid, title, fires, patient(sid, given, family, gender, born), resources + list(extra),
+                 drafts, **more)
+
+
+def all_stories() -> list[dict]:
+    s = []
+    s.append(cramps("baseline-cramps-cirrhosis",
+                    "Cirrhosis with nightly cramps, normal kidneys and electrolytes, starting baclofen 5 mg twice daily",
+                    {}))
+    s.append(spasticity("baseline-spasticity-ms",
+                        "Multiple sclerosis spasticity, normal kidneys, starting baclofen 5 mg three times daily", {}))
+    sid = "sandbox-pill-20mg"
+    s.append(spasticity(sid, "Sandbox-style order: 3 pills of baclofen 20 mg once daily (60 mg/day) for a new MS patient",
+                        {"start-dose-high": "warning"},
+                        drafts=[order(sid, "draft", "bac20", 3, 1)], given="Ann", family="Test"))
+    # --- renal ---
+    s.append(spasticity("renal-avoid", "MS patient with CKD stage 4 (eGFR 24) about to start baclofen",
+                        {"renal-avoid": "critical"}, egfr=24, extra=[condition("renal-avoid", "ckd4")],
+                        given="Helen", family="Okafor"))
+    sid = "renal-avoid-dialysis"
+    s.append(spasticity(sid, "Spinal cord injury patient on haemodialysis for ESRD, baclofen drafted",
+                        {"renal-avoid": "critical"}, egfr=None, gender="male", given="Jorge", family="Alvarez",
+                        extra=[condition(sid, "esrd"), condition(sid, "dialysis"), condition(sid, "sci")]))
+    sid = "renal-avoid-creatinine-mgdl"
+    s.append(spasticity(sid, "80-year-old woman, creatinine 2.0 mg/dL (CKD-EPI 24.8), starting baclofen",
+                        {"renal-avoid": "critical", "elderly-start": "info"}, egfr=None, born="@today-80y-2m",
+                        given="Edith", family="Marsh", extra=[lab(sid, "creatinine", 2.0, "@today-5d")]))
+    s.append(spasticity("renal-edge-30", "MS patient with eGFR exactly 30: reduce, not avoid",
+                        {"renal-reduce": "warning"}, egfr=30, given="Ruth", family="Lindqvist"))
+    s.append(spasticity("renal-edge-60", "MS patient with eGFR exactly 60: no renal adjustment",
+                        {}, egfr=60, given="Paula", family="Sanz"))
+    sid = "renal-reduce-creatinine-umol"
+    s.append(spasticity(sid, "65-year-old man, creatinine 123.8 umol/L (CKD-EPI 55.8), starting baclofen",
+                        {"renal-reduce": "warning", "elderly-start": "info"}, egfr=None, gender="male",
+                        born="@today-65y-1m", given="Walter", family="Novak",
+                        extra=[lab(sid, "creatinine_umol", 123.8, "@today-3d")]))
+    sid = "renal-creatinine-unit-only"
+    s.append(spasticity(sid, "Creatinine 1.9 sent with a unit text but no UCUM code (eGFR about 40)",
+                        {"renal-reduce": "warning"}, egfr=None, gender="male", born="@today-58y",
+                        given="Samuel", family="Reyes",
+                        extra=[lab(sid, "creatinine", 1.9, "@today-20d", code_unit=False)]))
+    sid = "renal-gender-unknown"
+    s.append(spasticity(sid, "Gender unknown, creatinine 1.1 mg/dL at 55: the lower CKD-EPI result (59.3) applies",
+                        {"renal-reduce": "warning"}, egfr=None, gender="unknown", born="@today-55y-1m",
+                        given="Alex", family="Morgan", extra=[lab(sid, "creatinine", 1.1, "@today-7d")]))
+    s.append(spasticity("renal-unknown-none", "New MS patient, no kidney tests on record, baclofen drafted",
+                        {"renal-unknown": "warning"}, egfr=None, given="Nadia", family="Petrova"))
+    sid = "renal-unknown-stale"
+    s.append(spasticity(sid, "Last eGFR 85 was 200 days ago: recheck before baclofen",
+                        {"renal-unknown": "warning"}, egfr=None, given="Grace", family="Adeyemi",
+                        extra=[lab(sid, "egfr", 85, "@today-200d")]))
+    sid = "renal-reduce-stale"
+    s.append(spasticity(sid, "Last eGFR 45 was 200 days ago: reduce, and recheck creatinine",
+                        {"renal-reduce": "warning"}, egfr=None, given="Irene", family="Castro",
+                        extra=[lab(sid, "egfr", 45, "@today-200d")]))
+    sid = "renal-entered-in-error"
+    s.append(spasticity(sid, "An eGFR of 20 was entered in error and a preliminary 25 is pending; the final value is 80",
+                        {}, egfr=None, given="Lena", family="Fischer",
+                        extra=[lab(sid, "egfr", 80, "@today-30d"),
+                               lab(sid, "egfr", 20, "@today-2d", status="entered-in-error", suffix="-error"),
+                               lab(sid, "egfr", 25, "@today-1d", status="preliminary", suffix="-prelim")]))
+    # --- electrolytes ---
+    s.append(cramps("hypokalemia", "Cirrhosis on diuretics with cramps, potassium 3.2 meq/L, baclofen drafted",
+                    {"hypokalemia": "warning"}, potassium=None, given="Frank", family="Doyle",
+                    extra=[lab("hypokalemia", "potassium", 3.2, unit="meq/L")]))
+    s.append(cramps("potassium-edge-3-5", "Cirrhosis with cramps, potassium exactly 3.5 meq/L",
+                    {}, potassium=None, given="George", family="Hall",
+                    extra=[lab("potassium-edge-3-5", "potassium", 3.5, unit="meq/L")]))
+    s.append(cramps("hypomagnesemia", "Cirrhosis with cramps, magnesium 1.4 mg/dL (0.58 mmol/L), baclofen drafted",
+                    {"hypomagnesemia": "warning"}, magnesium=None, given="Ivan", family="Horvat",
+                    extra=[lab("hypomagnesemia", "magnesium", 1.4)]))
+    s.append(cramps("magnesium-edge-mmol", "Cirrhosis with cramps, magnesium exactly 0.70 mmol/L",
+                    {}, magnesium=0.70, given="Oscar", family="Nilsen"))
+    s.append(cramps("magnesium-edge-mgdl", "Cirrhosis with cramps, magnesium 1.7 mg/dL (= 0.70 mmol/L)",
+                    {}, magnesium=None, given="Peter", family="Quinn",
+                    extra=[lab("magnesium-edge-mgdl", "magnesium", 1.7)]))
+    sid = "magnesium-edge-meq"
+    s.append(cramps(sid, "Magnesium 1.4 mEq/L (= 0.70 mmol/L) and potassium sent as unit text only",
+                    {}, magnesium=None, potassium=None, given="Rita", family="Ortega", gender="female",
+                    extra=[lab(sid, "magnesium_mmol", 1.4, unit="mEq/L"),
+                           lab(sid, "potassium", 3.9, unit="mmol/L", code_unit=False)]))
+    s.append(cramps("hypomagnesemia-renal", "Cramps with magnesium 0.55 mmol/L and eGFR 25: no magnesium oxide offered",
+                    {"renal-avoid": "critical", "hypomagnesemia": "warning"}, magnesium=0.55, egfr=25,
+                    given="Victor", family="Lam"))
+    s.append(cramps("electrolytes-unknown", "Cirrhosis with cramps, no potassium or magnesium on record",
+                    {"electrolytes-unknown": "info"}, potassium=None, magnesium=None,
+                    given="Wendy", family="Brooks", gender="female"))
+    sid = "electrolytes-stale"
+    s.append(cramps(sid, "Cirrhosis with cramps, potassium and magnesium last checked 120 days ago",
+                    {"electrolytes-unknown": "info"}, potassium=None, magnesium=None,
+                    given="Xavier", family="Dubois",
+                    extra=[lab(sid, "potassium", 4.0, "@today-120d"), lab(sid, "magnesium_mmol", 0.8, "@today-120d")]))
+    # --- dosing ---
+    sid = "dose-above-max-cramps"
+    s.append(cramps(sid, "Cirrhosis cramps on 30 mg/day for 2 months, new order for 40 mg/day",
+                    {"dose-above-max": "warning"}, given="Yusuf", family="Demir",
+                    extra=[order(sid, "current", "bac10", 1, 3, status="active", authored="@today-60d")],
+                    drafts=[order(sid, "draft", "bac10", 1, 4, **replaces(sid, "current"))]))
+    sid = "cirrhosis-next-steps"
+    s.append(cramps(sid, "Cirrhosis cramps on 20 mg/day for 2 months, stepped up to the 30 mg/day ceiling",
+                    {"cirrhosis-next-steps": "info"}, given="Zoe", family="Carter", gender="female",
+                    extra=[order(sid, "current", "bac10", 1, 2, status="active", authored="@today-60d")],
+                    drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+    sid = "dose-30-cramps-no-cirrhosis"
+    s.append(cramps(sid, "Idiopathic cramps (no cirrhosis) stepped up to 30 mg/day: at the ceiling, no card",
+                    {}, given="Anna", family="Berg", gender="female", liver=None,
+                    extra=[order(sid, "current", "bac10", 1, 2, status="active", authored="@today-60d")],
+                    drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+    sid = "dose-above-max-critical"
+    s.append(spasticity(sid, "Severe spinal spasticity on 80 mg/day, new order for 90 mg/day",
+                        {"dose-above-max": "critical"}, gender="male", given="Brian", family="Walsh",
+                        extra=[order(sid, "current", "bac20", 1, 4, status="active", authored="@today-30d"),
+                               order(sid, "first", "bac10", 1, 3, status="completed", authored="@today-200d")],
+                        drafts=[order(sid, "draft", "bac10", 3, 3, **replaces(sid, "current"))]))
+    s.append(cramps("start-dose-high", "Cirrhosis cramps, first baclofen order at 10 mg twice daily (20 mg/day)",
+                    {"start-dose-high": "warning"}, given="Carl", family="Jensen",
+                    drafts=[order("start-dose-high", "draft", "bac10", 1, 2)]))
+    sid = "titration-step"
+    s.append(cramps(sid, "Idiopathic night cramps on 10 mg/day for a month, jumped to 30 mg/day",
+                    {"titration-step": "warning"}, given="Derek", family="Moss", liver=None,
+                    extra=[order(sid, "current", "bac5", 1, 2, status="active", authored="@today-30d")],
+                    drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+    sid = "titration-too-soon"
+    s.append(spasticity(sid, "MS spasticity: 15 mg/day started 2 days ago, already raised to 30 mg/day",
+                        {"titration-step": "warning"}, given="Elena", family="Rossi",
+                        extra=[order(sid, "current", "bac5", 1, 3, status="active", authored="@today-2d")],
+                        drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+    sid = "titration-ok"
+    s.append(cramps(sid, "Cirrhosis cramps on 10 mg/day for 10 days, raised by 10 to 20 mg/day: a proper step",
+                    {}, given="Felix", family="Wagner",
+                    extra=[order(sid, "current", "bac5", 1, 2, status="active", authored="@today-10d")],
+                    drafts=[order(sid, "draft", "bac10", 1, 2, **replaces(sid, "current"))]))
+    s.append(spasticity("elderly-start", "Woman turning 65 today, starting baclofen for MS spasticity",
+                        {"elderly-start": "info"}, born="@today-65y", given="Gloria", family="Nunez"))
+    s.append(spasticity("elderly-edge", "Woman turning 65 tomorrow, starting baclofen for MS spasticity",
+                        {}, born="@today-65y+1d", given="Hanna", family="Schmidt"))
+    # --- course ---
+    sid = "abrupt-stop"
+    current = order(sid, "current", "bac20", 1, 3, status="active", authored="@today-200d")
+    s.append(spasticity(sid, "Spinal cord injury on baclofen 60 mg/day for 200 days, order being stopped",
+                        {"abrupt-stop": "warning"}, gender="male", given="Ian", family="Fraser",
+                        extra=[current, condition(sid, "sci")], drafts=[{**current, "status": "stopped"}]))
+    sid = "abrupt-stop-recent"
+    current = order(sid, "current", "bac5", 1, 3, status="active", authored="@today-10d")
+    s.append(spasticity(sid, "Baclofen started 10 days ago and stopped for drowsiness: no taper needed yet",
+                        {}, given="Julia", family="Kowalski",
+                        extra=[current], drafts=[{**current, "status": "stopped"}]))
+    sid = "abrupt-stop-halving"
+    s.append(spasticity(sid, "On baclofen 60 mg/day for 100 days, new order cuts it to 20 mg/day",
+                        {"abrupt-stop": "warning"}, gender="male", given="Kevin", family="Murphy",
+                        extra=[order(sid, "current", "bac20", 1, 3, status="active", authored="@today-100d")],
+                        drafts=[order(sid, "draft", "bac10", 1, 2, **replaces(sid, "current"))]))
+    sid = "duplicate-therapy"
+    s.append(spasticity(sid, "Active baclofen 15 mg/day, a second baclofen order drafted without replacing it",
+                        {"duplicate-therapy": "warning"}, given="Laura", family="Price",
+                        extra=[order(sid, "current", "bac5", 1, 3, status="active", authored="@today-60d")]))
+    sid = "renewal-replaces"
+    s.append(spasticity(sid, "Active baclofen 15 mg/day renewed by an order that replaces it (priorPrescription)",
+                        {}, given="Monica", family="Reed",
+                        extra=[order(sid, "current", "bac5", 1, 3, status="active", authored="@today-60d")],
+                        drafts=[order(sid, "draft", "bac5", 1, 3, **replaces(sid, "current"))]))
+    sid = "tolerance"
+    s.append(spasticity(sid, "On baclofen for 500 days, dose raised from 30 to 40 mg/day",
+                        {"tolerance": "info"}, gender="male", given="Nathan", family="Cole",
+                        extra=[order(sid, "first", "bac5", 1, 3, status="completed", authored="@today-500d"),
+                               order(sid, "current", "bac10", 1, 3, status="active", authored="@today-60d")],
+                        drafts=[order(sid, "draft", "bac10", 1, 4, **replaces(sid, "current"))]))
+    # --- drugs to avoid ---
+    sid = "avoid-cyclobenzaprine"
+    s.append(cramps(sid, "Cirrhosis with cramps: cyclobenzaprine drafted for the cramps",
+                    {"avoid-cyclobenzaprine": "warning"}, given="Owen", family="Hughes",
+                    drafts=[order(sid, "draft", "cyclobenzaprine", 1, 3)]))
+    sid = "avoid-quinidine"
+    s.append(cramps(sid, "Cramps despite baclofen 30 mg/day: quinidine drafted",
+                    {"avoid-quinidine": "warning"}, given="Patrick", family="Byrne",
+                    extra=[order(sid, "current", "bac10", 1, 3, status="active", authored="@today-90d")],
+                    drafts=[order(sid, "draft", "quinidine", 1, 2)]))
+    s.append(cramps("benzodiazepine-older-adult", "72-year-old with cirrhosis cramps: diazepam drafted (local code)",
+                    {"benzodiazepine-older-adult": "warning"}, born="@today-72y", given="Queenie", family="Ford",
+                    gender="female", drafts=[_local_diazepam("benzodiazepine-older-adult")]))
+    s.append(cramps("benzodiazepine-younger", "64-year-old with cirrhosis cramps: diazepam drafted",
+                    {}, born="@today-64y", given="Robert", family="Grant",
+                    drafts=[_local_diazepam("benzodiazepine-younger")]))
+    # --- indication ---
+    sid = "not-indicated-rheumatic"
+    s.append(spasticity(sid, "Fibromyalgia: baclofen drafted for muscle spasm",
+                        {"not-indicated-rheumatic": "warning"}, given="Sofia", family="Marino",
+                        extra=[condition(sid, "fibromyalgia")],
+                        drafts=[order(sid, "draft", "bac5", 1, 3, **reason("fibromyalgia"))]))
+    sid = "limited-efficacy-cerebral"
+    s.append(spasticity(sid, "Post-stroke hemiplegia: baclofen drafted for the spasticity",
+                        {"limited-efficacy-cerebral": "info"}, gender="male", given="Tomas", family="Silva",
+                        extra=[condition(sid, "stroke")],
+                        drafts=[order(sid, "draft", "bac5", 1, 3, **reason("stroke"))]))
+    # --- forms and data ---
+    sid = "oral-solution-ml"
+    s.append(spasticity(sid, "Dysphagic MS patient: baclofen 1 mg/mL oral solution 10 mL three times daily (30 mg/day)",
+                        {"start-dose-high": "warning"}, given="Ursula", family="Lang",
+                        drafts=[order(sid, "draft", "bac_sol", 10, 3)]))
+    sid = "intrathecal-ignored"
+    s.append(spasticity(sid, "Intrathecal baclofen pump refill order in a patient with eGFR 20: not an oral order",
+                        {}, egfr=20, gender="male", given="Vincent", family="Ito",
+                        drafts=[order(sid, "draft", "bac_it", 0.5, 1)]))
+    sid = "medication-contained"
+    draft = order(sid, "draft", "bac10", 2, 3)
+    del draft["medicationCodeableConcept"]
+    draft["contained"] = [{"resourceType": "Medication", "id": "med",
+                           "code": {"coding": [{"system": RXNORM, "code": "197391",
+                                                "display": "Baclofen 10 MG Oral Tablet"}]}}]
+    draft["medicationReference"] = {"reference": "#med"}
+    s.append(spasticity(sid, "Baclofen 10 mg tablets (contained Medication), 2 tablets three times daily to start",
+                        {"start-dose-high": "warning"}, given="Wanda", family="Young", drafts=[draft]))
+    sid = "medication-reference"
+    medication = {"resourceType": "Medication", "id": f"{sid}-med",
+                  "code": {"coding": [{"system": "urn:oid:1.2.3.4.5", "code": "BAC-LOCAL"}],
+                           "text": "BACLOFEN 10MG TAB"}}
+    draft = order(sid, "draft", "bac10", 1, 3)
+    del draft["medicationCodeableConcept"]
+    draft["medicationReference"] = {"reference": f"Medication/{sid}-med"}
+    s.append(spasticity(sid, "Baclofen by local code and name only (Medication resource), 10 mg three times daily to start",
+                        {"start-dose-high": "warning"}, given="Yara", family="Haddad",
+                        extra=[medication], drafts=[draft]))
+    failing = {"fires": {"data-unavailable": "warning"}, "silent": [t for t in TOPICS if t != "data-unavailable"]}
+    s.append(cramps("data-unavailable", "Cirrhosis cramps, no kidney test on record; when the lab server fails"
+                    " (eGFR timeout, creatinine HTTP 503) the renal checks cannot run",
+                    {"renal-unknown": "warning"}, egfr=None, given="Zack", family="Ellis",
+                    unavailable={"egfr": "timeout", "creatinine": "HTTP 503"}, expect_unavailable=failing))
+    return s
+
+
+def _local_diazepam(sid: str) -> dict:
+    draft = order(sid, "draft", "bac5", 1, 2)
+    draft["medicationCodeableConcept"] = {"coding": [{"system": "urn:oid:2.16.840.1.113883.19.5.2",
+                                                      "code": "DZP5", "display": "DIAZEPAM 5 MG TAB"}],
+                                          "text": "Diazepam 5 mg tablet"}
+    return draft
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    for old in OUT.glob("*.json"):
+        old.unlink()
+    for item in all_stories():
+        (OUT / f"{item['id']}.json").write_text(json.dumps(item, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The demo (`serve --demo`): fixture patients on a FHIR server at /demo/fhir, and a page
+at /demo that orders for them through the real hook endpoint and shows the cards.
+
+The page asks /demo/api/hook-request for an order-sign request (fhirServer = /demo/fhir,
+absolute, no prefetch), posts it to /cds-services/{id} itself, renders the card details
+through /demo/api/render and posts feedback to /cds-services/{id}/feedback.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Flask, jsonify, render_template, request, url_for
+from markdown_it import MarkdownIt
+
+from fhir_fixtures import all_stories
+from fhir_fixtures.fhir_server import InMemoryFhir, fhir_blueprint, simulated_failures
+from fhir_fixtures.requests import hook_request
+
+from .chart import patient_chart
+from .orders import FREQUENCIES, PRODUCTS, OrderError, OrderForm, draft_medication_request
+
+FHIR_PREFIX = "/demo/fhir"
+MAX_RENDER_CHARS = 100_000
+# CommonMark without raw HTML (escaped, never passed through), plus GFM tables and ~~strike~~.
+_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def render_markdown(text: str) -> str:
+    return _markdown.render(text)
+
+
+def install(app: Flask, state) -> None:
+    stories = {story["id"]: story for story in all_stories()}
+    fhir = InMemoryFhir.from_stories(stories.values())
+    # Stories about a failed FHIR query fail it here; a timeout outlasts the service's budget.
+    failures = simulated_failures(stories.values(), state.prefetch_templates)
+    timeout = state.config.fhir.total_timeout + 1.0
+    app.register_blueprint(fhir_blueprint(fhir, "demo_fhir", failures, timeout), url_prefix=FHIR_PREFIX)
+    app.register_blueprint(demo_blueprint(stories, state), url_prefix="/demo")
+
+
+def demo_blueprint(stories: dict[str, dict], state) -> Blueprint:
+    blueprint = Blueprint("demo", __name__, template_folder="templates",
+                          static_folder="static", static_url_path="/static")
+
+    @blueprint.get("")
+    @blueprint.get("/")
+    def page():
+        charts = [patient_chart(story) for story in stories.values()]
+        return render_template("demo/ehr.html", charts=charts, products=PRODUCTS,
+                               frequencies=FREQUENCIES, fhir_server=_fhir_server_url())
+
+    @blueprint.get("/rules")
+    def rules():
+        from cards.catalog import render_catalog
+        return render_template("demo/rules.html",
+                               catalog_html=render_markdown(render_catalog(state.knowledge)))
+
+    @blueprint.post("/api/hook-request")
+    def build_hook_request():
+        body = request.get_json(silent=True) or {}
+        story = stories.get(str(body.get("patientId")))
+        hook = body.get("hook", "order-sign")
+        if story is None or hook not in ("order-sign", "order-select"):
+            return jsonify({"error": "choose a fixture patient and order-sign or order-select"}), 400
+        try:
+            order = OrderForm.from_json(body.get("order") or {})
+        except OrderError as error:
+            return jsonify({"error": str(error)}), 400
+        draft = draft_medication_request(order, story["patient"]["id"], date.today())
+        return jsonify(hook_request(story, hook, prefetch="none", fhir_server=_fhir_server_url(),
+                                    drafts=[draft]))
+
+    @blueprint.post("/api/render")
+    def render():
+        texts = (request.get_json(silent=True) or {}).get("markdown")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) \
+                or sum(map(len, texts)) > MAX_RENDER_CHARS:
+            return jsonify({"error": "markdown: a list of strings"}), 400
+        return jsonify({"html": [render_markdown(text) for text in texts]})
+
+    return blueprint
+
+
+def _fhir_server_url() -> str:
+    """The demo FHIR server as the service must reach it: absolute, from the request host."""
+    return url_for("demo_fhir.metadata", _external=True).removesuffix("/metadata")

@@ -1,0 +1,181 @@
+"""Checks of an incoming CDS Hooks call: transport, JSON limits, then the hook's own shape.
+
+Every failure is an ApiError naming the field, so an integrator can fix the request.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Request
+
+from .config import ServerConfig
+from .declarations import ContextField, ServiceDeclaration
+from .errors import ApiError, bad_request
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+FHIR_AUTHORIZATION_FIELDS = {
+    "access_token": str, "token_type": str, "expires_in": int, "scope": str, "subject": str,
+}
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """A checked hook request."""
+
+    service: ServiceDeclaration
+    body: dict
+    hook_instance: str
+    context: dict
+    prefetch: dict
+    fhir_server: str | None
+    access_token: str | None
+
+    @property
+    def patient_id(self) -> str:
+        return self.context["patientId"]
+
+
+def read_json_body(request: Request, limits: ServerConfig) -> object:
+    """The request's JSON, within the configured size, depth and string limits."""
+    if request.mimetype not in JSON_TYPES:
+        raise ApiError(415, "Content-Type must be application/json")
+    if request.content_length is not None and request.content_length > limits.max_body_bytes:
+        raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    # A chunked body has no Content-Length: read one byte past the limit to see it is over.
+    raw = request.stream.read(limits.max_body_bytes + 1)
+    if len(raw) > limits.max_body_bytes:
+        raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise bad_request("body", "JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}", "body") from None
+    check_json_limits(data, limits)
+    return data
+
+
+def check_json_limits(data: object, limits: ServerConfig) -> None:
+    """Depth and string length limits, walked iteratively (no recursion to exhaust)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limits.max_json_depth:
+            raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key, limits)
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _check_string(value, limits)
+
+
+def _check_string(value: str, limits: ServerConfig) -> None:
+    if len(value) > limits.max_string_length:
+        raise bad_request("body", f"a string is longer than {limits.max_string_length} characters")
+
+
+def check_hook_call(body: object, service: ServiceDeclaration, limits: ServerConfig) -> HookCall:
+    if not isinstance(body, dict):
+        raise bad_request("body", "must be a JSON object")
+    hook = _required(body, "hook", str)
+    if hook != service.hook:
+        raise bad_request("hook", f"this service answers {service.hook!r}, not {hook!r}")
+    hook_instance = _required(body, "hookInstance", str)
+    if not _is_uuid(hook_instance):
+        raise bad_request("hookInstance", "must be a UUID")
+    context = _required(body, "context", dict)
+    for spec in service.context:
+        _check_context_field(context, spec, limits)
+    fhir_server = _optional(body, "fhirServer", str)
+    if fhir_server is not None and not _is_http_url(fhir_server):
+        raise bad_request("fhirServer", "must be an absolute http(s) URL")
+    access_token = _check_fhir_authorization(body, fhir_server)
+    prefetch = _optional(body, "prefetch", dict) or {}
+    for key, value in prefetch.items():
+        if value is not None and not isinstance(value, dict):
+            raise bad_request(f"prefetch.{key}", "must be a FHIR resource or null")
+    return HookCall(service, body, hook_instance, context, prefetch, fhir_server, access_token)
+
+
+def _check_context_field(context: dict, spec: ContextField, limits: ServerConfig) -> None:
+    where = f"context.{spec.name}"
+    if spec.name not in context:
+        if spec.required:
+            raise bad_request(where, "is required")
+        return
+    value = context[spec.name]
+    if spec.kind == "string" and not (isinstance(value, str) and value):
+        raise bad_request(where, "must be a non-empty string")
+    if spec.kind == "string-list" and not (
+        isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+    ):
+        raise bad_request(where, "must be a list of references such as MedicationRequest/123")
+    if spec.kind == "bundle":
+        check_bundle(value, where, limits)
+
+
+def check_bundle(value: object, where: str, limits: ServerConfig) -> None:
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        raise bad_request(where, "must be a FHIR Bundle")
+    entries = value.get("entry", [])
+    if not isinstance(entries, list):
+        raise bad_request(f"{where}.entry", "must be a list")
+    if len(entries) > limits.max_bundle_entries:
+        raise bad_request(f"{where}.entry", f"more than {limits.max_bundle_entries} entries")
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise bad_request(f"{where}.entry[{index}].resource", "must be a FHIR resource")
+
+
+def _check_fhir_authorization(body: dict, fhir_server: str | None) -> str | None:
+    auth = _optional(body, "fhirAuthorization", dict)
+    if auth is None:
+        return None
+    if fhir_server is None:
+        raise bad_request("fhirServer", "is required when fhirAuthorization is present")
+    for name, kind in FHIR_AUTHORIZATION_FIELDS.items():
+        value = auth.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or value == "":
+            raise bad_request(f"fhirAuthorization.{name}", f"must be a {kind.__name__}")
+    if auth["token_type"].lower() != "bearer":
+        raise bad_request("fhirAuthorization.token_type", "must be Bearer")
+    return auth["access_token"]
+
+
+def _required(body: dict, name: str, kind: type):
+    if name not in body:
+        raise bad_request(name, "is required")
+    return _optional(body, name, kind)
+
+
+def _optional(body: dict, name: str, kind: type):
+    value = body.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise bad_request(name, f"must be a JSON {_JSON_NAMES[kind]}")
+    return value
+
+
+_JSON_NAMES = {str: "string", dict: "object", list: "array"}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False

@@ -1,0 +1,53 @@
+"""Running the app under gunicorn (a production WSGI server), configured in code."""
+from __future__ import annotations
+
+import tempfile
+
+from gunicorn.app.base import BaseApplication
+
+from . import metrics
+from .config import Config
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, config: Config, options: dict):
+        self._config = config
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from .app import create_app
+
+        return create_app(self._config)
+
+
+def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> None:
+    from .app import create_app
+
+    # Build the app once in the master: a bad configuration, knowledge override or store
+    # URL stops start-up here with its message, and migrations run before workers fork.
+    create_app(config)
+    metrics.prepare_multiprocess(tempfile.mkdtemp(prefix="baclofen-cds-metrics-"))
+    options = {
+        "bind": _bind(host, port),
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # Access logs would carry URLs only, but stay off: the JSON app log covers requests.
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "child_exit": lambda _server, worker: metrics.mark_worker_dead(worker.pid),
+    }
+    _Gunicorn(config, options).run()
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

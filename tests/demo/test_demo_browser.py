@@ -1,0 +1,102 @@
+"""End to end in headless Chromium: the demo page on a served instance, the renal-failure
+patient, baclofen 10 mg three times daily, a critical card, its suggestion accepted, and the
+accepted feedback in the store. The page is kept as tests/artifacts/demo.png."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from service.store.schema import feedback as feedback_table
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_sign_baclofen_for_renal_failure_and_accept_the_suggestion(
+        page, served_demo, demo_app, renal_failure_story):
+    patient_id = renal_failure_story["patient"]["id"]
+    page.goto(f"{served_demo.url}/demo")
+    page.click(f'.patient-pick[data-patient-id="{patient_id}"]')
+    assert page.locator(f'.chart[data-patient-id="{patient_id}"]').is_visible()
+
+    page.select_option("#product", "197391")
+    page.fill("#dose", "10")
+    page.select_option("#frequency", "TID")
+    assert "10 mg by mouth three times daily" in page.inner_text("#order-summary")
+    page.click("#sign")
+
+    card = page.locator('.card[data-indicator="critical"]').first
+    card.wait_for()
+    assert card.locator(".badge").inner_text().lower() == "critical"
+    assert card.locator(".card-summary").inner_text()
+    assert card.locator(".card-detail").inner_html().strip()  # Markdown rendered to HTML
+    assert card.locator(".card-source").inner_text().startswith("Source:")
+    card_uuid = card.get_attribute("data-card-uuid")
+
+    card.locator("button.suggestion").first.click()
+    page.wait_for_selector("#action-view:not([hidden])")
+    assert '"type"' in page.inner_text("#action-json")
+    outcome = card.locator(".card-outcome")
+    outcome.filter(has_text="feedback sent").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo.png"))
+
+    rows = stored_feedback(demo_app, card_uuid)
+    assert [row.outcome for row in rows] == ["accepted"]
+    assert rows[0].card_known and rows[0].accepted_suggestions
+
+
+def test_dismissing_a_card_asks_for_a_reason_and_posts_overridden(
+        page, served_demo, demo_app, renal_failure_story):
+    page.goto(f"{served_demo.url}/demo?patient={renal_failure_story['patient']['id']}")
+    page.click("#sign")
+    card = page.locator('.card[data-indicator="critical"]').first
+    card.wait_for()
+    card_uuid = card.get_attribute("data-card-uuid")
+    card.locator("button.dismiss").click()
+    reasons = card.locator("select.override-reason option")
+    assert reasons.count() > 1, "a critical card offers override reasons"
+    card.locator("select.override-reason").select_option(index=1)
+    card.locator("button.confirm-dismiss").click()
+    card.locator(".card-outcome").filter(has_text="Overridden").wait_for()
+
+    rows = stored_feedback(demo_app, card_uuid)
+    assert [row.outcome for row in rows] == ["overridden"] and rows[0].reason_code
+
+
+def stored_feedback(app, card_uuid: str) -> list:
+    store = app.extensions["baclofen_cds"].store
+    with store.engine.connect() as connection:
+        return list(connection.execute(
+            select(feedback_table).where(feedback_table.c.card_uuid == card_uuid)))

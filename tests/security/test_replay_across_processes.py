@@ -1,0 +1,117 @@
+"""A jti is accepted once across processes: the real served app (gunicorn), one SQLite store.
+
+Two separate `baclofen-cds serve` processes sharing one store file show it
+deterministically; one server with 2 workers hit concurrently shows the claim is atomic.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import FEEDBACK_PATH, ISSUER_A, PUBLIC_URL, REPO_ROOT, bearer, feedback_body
+
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_config(folder: Path, jwks_file: Path) -> Path:
+    store = folder / "shared-store.sqlite3"
+    path = folder / "config.toml"
+    path.write_text(f"""
+[server]
+public_url = "{PUBLIC_URL}"
+instance_path = "{folder / 'instance'}"
+
+[store]
+url = "sqlite:///{store}"
+
+[[auth.issuers]]
+iss = "{ISSUER_A}"
+jwks_file = "{jwks_file}"
+""")
+    return path
+
+
+@contextmanager
+def served(config: Path, workers: int):
+    """`baclofen-cds serve` in a subprocess; yields its base URL; stopped by its own pid."""
+    port = free_port()
+    log_file = (config.parent / f"serve-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--config", str(config),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+         "--threads", "1"],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log_file,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(config.parent)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, process, Path(log_file.name))
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+
+def wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"serve exited: {log.read_text()[-2000:]}")
+        try:
+            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    pytest.fail("serve did not come up")
+
+
+def post_feedback(base: str, token: str) -> int:
+    response = requests.post(base + FEEDBACK_PATH, json=feedback_body(), headers={
+        **bearer(token), "Connection": "close"}, timeout=10)
+    return response.status_code
+
+
+def stored_feedback(folder: Path) -> int:
+    with sqlite3.connect(folder / "shared-store.sqlite3") as connection:
+        return connection.execute("select count(*) from feedback").fetchone()[0]
+
+
+def test_replay_to_another_process_is_refused(tmp_path, jwks_files, token_for):
+    config = write_config(tmp_path, jwks_files["a"])
+    with served(config, workers=1) as first, served(config, workers=1) as second:
+        token = token_for(FEEDBACK_PATH)
+        assert post_feedback(first, token) == 200
+        assert post_feedback(second, token) == 401
+        assert post_feedback(first, token) == 401
+        assert post_feedback(second, token_for(FEEDBACK_PATH)) == 200
+    assert stored_feedback(tmp_path) == 2
+
+
+def test_concurrent_replays_on_two_workers_succeed_once(tmp_path, jwks_files, token_for):
+    config = write_config(tmp_path, jwks_files["a"])
+    with served(config, workers=2) as base:
+        token = token_for(FEEDBACK_PATH)
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            statuses = list(pool.map(lambda _: post_feedback(base, token), range(24)))
+    assert sorted(statuses) == [200] + [401] * 23, json.dumps(statuses)
+    assert stored_feedback(tmp_path) == 1

@@ -1,0 +1,86 @@
+"""Store.record_cards: one row per card, no patient data, a keyed hash of the patient id."""
+from __future__ import annotations
+
+import stat
+
+from sqlalchemy import inspect, select, text
+
+from service.store import open_store
+from service.store.keys import KEY_FILE_NAME, hash_patient_id
+from service.store.schema import cards as cards_table
+
+from .helpers import ORDER_SIGN, PATIENT_ID, make_card, make_config
+
+
+def _rows(store):
+    with store.engine.connect() as connection:
+        return [row._asdict() for row in connection.execute(select(cards_table).order_by(cards_table.c.id))]
+
+
+def test_each_card_is_kept_with_its_topic_indicator_and_suggestions(store):
+    issued = [make_card("renal-dose", "critical", suggestions=2), make_card("duplicate-therapy", "info", 0)]
+    store.record_cards(ORDER_SIGN, "order-sign", "hook-instance-1", PATIENT_ID, issued)
+    rows = _rows(store)
+    assert [r["card_uuid"] for r in rows] == [c["uuid"] for c in issued]
+    first, second = rows
+    assert first["suggestion_uuids"].split() == [s["uuid"] for s in issued[0]["suggestions"]]
+    assert (first["service_id"], first["hook"], first["hook_instance"]) == (ORDER_SIGN, "order-sign", "hook-instance-1")
+    assert (first["topic_code"], first["indicator"]) == ("renal-dose", "critical")
+    assert (second["topic_code"], second["indicator"], second["suggestion_uuids"]) == ("duplicate-therapy", "info", "")
+    assert first["issued_at"] is not None
+
+
+def test_no_cards_writes_nothing(store):
+    store.record_cards(ORDER_SIGN, "order-sign", "hook-instance-1", PATIENT_ID, [])
+    assert store.counts()["cards"] == 0
+
+
+def test_the_patient_is_kept_only_as_a_keyed_hash(store):
+    store.record_cards(ORDER_SIGN, "order-sign", "h", PATIENT_ID, [make_card("renal-dose")])
+    store.record_cards(ORDER_SIGN, "order-sign", "h", "another-patient", [make_card("renal-dose")])
+    first, second = _rows(store)
+    assert len(first["patient_hash"]) == 64 and first["patient_hash"] != second["patient_hash"]
+    assert first["patient_hash"] == hash_patient_id(store._patient_key, PATIENT_ID)
+
+
+def test_no_column_of_any_table_holds_the_patient_id(store):
+    """Issue cards and feedback for a patient, then scan every column of every table."""
+    store.record_cards(ORDER_SIGN, "order-sign", "h-1", PATIENT_ID, [make_card("renal-dose"), make_card("age")])
+    store.claim_jti("some-jti", __import__("datetime").datetime(2099, 1, 1))
+    found = []
+    with store.engine.connect() as connection:
+        inspector = inspect(connection)
+        for table in inspector.get_table_names():
+            for row in connection.execute(text(f'SELECT * FROM "{table}"')):
+                found += [(table, value) for value in row if PATIENT_ID.lower() in str(value).lower()]
+        assert "cards" in inspector.get_table_names()
+    assert found == []
+
+
+def test_the_generated_key_is_private_and_survives_a_restart(config, store):
+    key_file = config.instance_path / KEY_FILE_NAME
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    reopened = open_store(config)
+    try:
+        assert reopened._patient_key == store._patient_key
+    finally:
+        reopened.close()
+
+
+def test_a_configured_key_is_used_and_no_key_file_written(database_url, tmp_path):
+    config = make_config(database_url, tmp_path / "inst", store={"patient_hash_key": "k" * 40})
+    opened = open_store(config)
+    try:
+        assert opened._patient_key == b"k" * 40
+        assert not (config.instance_path / KEY_FILE_NAME).exists()
+    finally:
+        opened.close()
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(config, store):
+    if store.engine.dialect.name != "sqlite":
+        return
+    assert (config.instance_path / "baclofen-cds.sqlite3").exists()
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
