@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Iterable
 
 from .codes import coded, words
@@ -35,10 +36,10 @@ def product_strength(concepts: Iterable[dict], knowledge: Knowledge) -> Strength
     for concept in concepts:
         text = words(concept)
         match = _PER_ML.search(text)
-        if match:
+        if match and float(match[1]) > 0 and float(match[2] or 1) > 0:
             return Strength(float(match[1]) / float(match[2] or 1), True)
         match = _MG.search(text)
-        if match:
+        if match and float(match[1]) > 0:
             return Strength(float(match[1]), False)
     return None
 
@@ -88,15 +89,28 @@ def dose_quantity(instruction: dict) -> dict | None:
     return None
 
 
-def quantity_unit(quantity: dict) -> str:
-    return normalize_unit(str(quantity.get("code") or quantity.get("unit") or ""))
+def quantity_unit(quantity: dict, known=()) -> str:
+    """The UCUM `code`, else the `unit` text (some EHRs send only that, or a code we do not
+    know beside a readable unit): the first of the two found in `known`, if given."""
+    candidates = [normalize_unit(str(quantity[key])) for key in ("code", "unit") if quantity.get(key)]
+    for candidate in candidates:
+        if candidate in known:
+            return candidate
+    return candidates[0] if candidates else ""
+
+
+def as_number(value) -> float | None:
+    """JSON numbers (and Decimals, should a caller pass model dumps); never booleans."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    return float(value)
 
 
 def quantity_mg(quantity: dict, strength: Strength | None, knowledge: Knowledge) -> float | None:
-    value = quantity.get("value")
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    value = as_number(quantity.get("value"))
+    if value is None or value < 0:
         return None
-    unit = quantity_unit(quantity)
+    unit = quantity_unit(quantity, knowledge.dose_units)
     if unit in knowledge.mass_units:
         return value * knowledge.mass_units[unit]
     if strength is None:
@@ -126,9 +140,9 @@ def administrations_per_day(timing: dict | None, knowledge: Knowledge) -> float 
 def _repeat_per_day(repeat: dict | None, knowledge: Knowledge) -> float | None:
     if not isinstance(repeat, dict):
         return None
-    frequency = repeat.get("frequencyMax") or repeat.get("frequency") or 1
-    period, unit = repeat.get("period"), repeat.get("periodUnit")
-    if period and unit in knowledge.period_hours:
+    frequency = as_number(repeat.get("frequencyMax")) or as_number(repeat.get("frequency")) or 1
+    period, unit = as_number(repeat.get("period")), repeat.get("periodUnit")
+    if period and period > 0 and unit in knowledge.period_hours:
         return frequency * 24.0 / (period * knowledge.period_hours[unit])
     times_a_day = len(repeat.get("timeOfDay") or ()) or len(repeat.get("when") or ())
     if times_a_day and period is None:
@@ -149,9 +163,9 @@ def _ratio_per_day(ratio: dict, strength: Strength | None, knowledge: Knowledge)
     if not isinstance(numerator, dict) or not isinstance(denominator, dict):
         return None
     mg = quantity_mg(numerator, strength, knowledge)
-    hours = knowledge.period_hours.get(quantity_unit(denominator))
-    span = denominator.get("value", 1)
-    if mg is None or not hours or not span:
+    hours = knowledge.period_hours.get(quantity_unit(denominator, knowledge.period_hours))
+    span = as_number(denominator.get("value", 1))
+    if mg is None or not hours or not span or span < 0:
         return None
     return mg * 24.0 / (span * hours)
 
@@ -217,7 +231,7 @@ def _is_multiple(value: float, grain: float) -> bool:
 
 def _new_quantity(old: dict, per_dose_mg: float, strength: Strength | None,
                   knowledge: Knowledge) -> dict:
-    unit = quantity_unit(old)
+    unit = quantity_unit(old, knowledge.dose_units)
     if strength and unit in knowledge.volume_units and strength.per_ml:
         return {**_without(old, "value"), "value": round(per_dose_mg / strength.mg, 2)}
     if strength and unit in knowledge.count_units and not strength.per_ml:

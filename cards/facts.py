@@ -7,8 +7,8 @@ from functools import cached_property
 
 from . import therapy
 from .codes import concepts_of
-from .dates import age_on, parse_date
-from .hookdata import CONDITIONS, CREATININE, EGFR, MEDS, PATIENT, HookData
+from .dates import age_on, days_between, parse_date
+from .hookdata import CREATININE, EGFR, MEDS, PATIENT, HookData
 from .indication import condition_is_active, indication, reason_concepts
 from .knowledge import Knowledge
 from .labs import LabValue, lab_values, latest_within
@@ -95,7 +95,7 @@ class Facts:
     @cached_property
     def renal_stale(self) -> bool:
         lookback = self.knowledge.value("renal", "lookback_days")
-        return self.renal is not None and (self.now - self.renal.when).days > lookback
+        return self.renal is not None and days_between(self.renal.when, self.now) > lookback
 
     @property
     def renal_query_failed(self) -> bool:
@@ -153,7 +153,3 @@ class Facts:
     def cramp_context(self) -> bool:
         return bool(self.baclofen_drafts or self.active or
                     {"cramps", "cirrhosis"} & self.active_conditions)
-
-    @property
-    def conditions_failed(self) -> bool:
-        return CONDITIONS in self.unavailable

@@ -186,6 +186,7 @@ class Knowledge:
             {normalize_unit(u["unit"]): float(u["factor"]) for u in units["mass_mg"]}))
         put("count_units", frozenset(normalize_unit(u) for u in units["count"]))
         put("volume_units", frozenset(normalize_unit(u) for u in units["volume_ml"]))
+        put("dose_units", frozenset(self.mass_units) | self.count_units | self.volume_units)
         put("period_hours", MappingProxyType(
             {u["unit"]: float(u["factor"]) for u in units["period_hours"]}))
         put("timing_codes", MappingProxyType(

@@ -8,7 +8,7 @@ from typing import Iterable
 
 from .codes import coded
 from .dates import days_between, observation_time
-from .dose import quantity_unit
+from .dose import as_number, quantity_unit
 from .knowledge import Knowledge
 
 
@@ -43,9 +43,10 @@ def lab_value(observation: dict, knowledge: Knowledge) -> LabValue | None:
     when = observation_time(observation)
     if not name or not isinstance(quantity, dict) or when is None:
         return None
-    value = quantity.get("value")
-    factor = knowledge.lab_units[name].get(quantity_unit(quantity))
-    if factor is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+    value = as_number(quantity.get("value"))
+    units = knowledge.lab_units[name]
+    factor = units.get(quantity_unit(quantity, units))
+    if factor is None or value is None:
         return None
     lab = knowledge["labs"][name]
     # Rounded to the reporting precision so 1.7 mg/dL compares as 0.70 mmol/L, not 0.699.

@@ -109,6 +109,13 @@ def replaces(sid: str, rid: str) -> dict:
     return {"priorPrescription": {"reference": f"MedicationRequest/{sid}-{rid}"}}
 
 
+def change(sid: str, old: tuple, new: tuple, days_ago: int, extra: list = ()) -> dict:
+    """An active order `old` (product, count, times a day) authored `days_ago`, and a draft
+    `new` that replaces it (priorPrescription); keyword arguments for a base patient."""
+    current = order(sid, "current", *old, status="active", authored=f"@today-{days_ago}d")
+    return {"extra": [current, *extra], "drafts": [order(sid, "draft", *new, **replaces(sid, "current"))]}
+
+
 def reason(name: str) -> dict:
     snomed, icd10, display = CONDITIONS[name]
     return {"reasonCode": [{"coding": [{"system": ICD10, "code": icd10, "display": display}], "text": display}]}
@@ -239,42 +246,35 @@ def all_stories() -> list[dict]:
     sid = "dose-above-max-cramps"
     s.append(cramps(sid, "Cirrhosis cramps on 30 mg/day for 2 months, new order for 40 mg/day",
                     {"dose-above-max": "warning"}, given="Yusuf", family="Demir",
-                    extra=[order(sid, "current", "bac10", 1, 3, status="active", authored="@today-60d")],
-                    drafts=[order(sid, "draft", "bac10", 1, 4, **replaces(sid, "current"))]))
+                    **change(sid, ("bac10", 1, 3), ("bac10", 1, 4), 60)))
     sid = "cirrhosis-next-steps"
     s.append(cramps(sid, "Cirrhosis cramps on 20 mg/day for 2 months, stepped up to the 30 mg/day ceiling",
                     {"cirrhosis-next-steps": "info"}, given="Zoe", family="Carter", gender="female",
-                    extra=[order(sid, "current", "bac10", 1, 2, status="active", authored="@today-60d")],
-                    drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+                    **change(sid, ("bac10", 1, 2), ("bac10", 1, 3), 60)))
     sid = "dose-30-cramps-no-cirrhosis"
     s.append(cramps(sid, "Idiopathic cramps (no cirrhosis) stepped up to 30 mg/day: at the ceiling, no card",
                     {}, given="Anna", family="Berg", gender="female", liver=None,
-                    extra=[order(sid, "current", "bac10", 1, 2, status="active", authored="@today-60d")],
-                    drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+                    **change(sid, ("bac10", 1, 2), ("bac10", 1, 3), 60)))
     sid = "dose-above-max-critical"
     s.append(spasticity(sid, "Severe spinal spasticity on 80 mg/day, new order for 90 mg/day",
                         {"dose-above-max": "critical"}, gender="male", given="Brian", family="Walsh",
-                        extra=[order(sid, "current", "bac20", 1, 4, status="active", authored="@today-30d"),
-                               order(sid, "first", "bac10", 1, 3, status="completed", authored="@today-200d")],
-                        drafts=[order(sid, "draft", "bac10", 3, 3, **replaces(sid, "current"))]))
+                        **change(sid, ("bac20", 1, 4), ("bac10", 3, 3), 30, extra=[
+                            order(sid, "first", "bac10", 1, 3, status="completed", authored="@today-200d")])))
     s.append(cramps("start-dose-high", "Cirrhosis cramps, first baclofen order at 10 mg twice daily (20 mg/day)",
                     {"start-dose-high": "warning"}, given="Carl", family="Jensen",
                     drafts=[order("start-dose-high", "draft", "bac10", 1, 2)]))
     sid = "titration-step"
     s.append(cramps(sid, "Idiopathic night cramps on 10 mg/day for a month, jumped to 30 mg/day",
                     {"titration-step": "warning"}, given="Derek", family="Moss", liver=None,
-                    extra=[order(sid, "current", "bac5", 1, 2, status="active", authored="@today-30d")],
-                    drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+                    **change(sid, ("bac5", 1, 2), ("bac10", 1, 3), 30)))
     sid = "titration-too-soon"
     s.append(spasticity(sid, "MS spasticity: 15 mg/day started 2 days ago, already raised to 30 mg/day",
                         {"titration-step": "warning"}, given="Elena", family="Rossi",
-                        extra=[order(sid, "current", "bac5", 1, 3, status="active", authored="@today-2d")],
-                        drafts=[order(sid, "draft", "bac10", 1, 3, **replaces(sid, "current"))]))
+                        **change(sid, ("bac5", 1, 3), ("bac10", 1, 3), 2)))
     sid = "titration-ok"
     s.append(cramps(sid, "Cirrhosis cramps on 10 mg/day for 10 days, raised by 10 to 20 mg/day: a proper step",
                     {}, given="Felix", family="Wagner",
-                    extra=[order(sid, "current", "bac5", 1, 2, status="active", authored="@today-10d")],
-                    drafts=[order(sid, "draft", "bac10", 1, 2, **replaces(sid, "current"))]))
+                    **change(sid, ("bac5", 1, 2), ("bac10", 1, 2), 10)))
     s.append(spasticity("elderly-start", "Woman turning 65 today, starting baclofen for MS spasticity",
                         {"elderly-start": "info"}, born="@today-65y", given="Gloria", family="Nunez"))
     s.append(spasticity("elderly-edge", "Woman turning 65 tomorrow, starting baclofen for MS spasticity",
@@ -293,8 +293,7 @@ def all_stories() -> list[dict]:
     sid = "abrupt-stop-halving"
     s.append(spasticity(sid, "On baclofen 60 mg/day for 100 days, new order cuts it to 20 mg/day",
                         {"abrupt-stop": "warning"}, gender="male", given="Kevin", family="Murphy",
-                        extra=[order(sid, "current", "bac20", 1, 3, status="active", authored="@today-100d")],
-                        drafts=[order(sid, "draft", "bac10", 1, 2, **replaces(sid, "current"))]))
+                        **change(sid, ("bac20", 1, 3), ("bac10", 1, 2), 100)))
     sid = "duplicate-therapy"
     s.append(spasticity(sid, "Active baclofen 15 mg/day, a second baclofen order drafted without replacing it",
                         {"duplicate-therapy": "warning"}, given="Laura", family="Price",
@@ -302,14 +301,12 @@ def all_stories() -> list[dict]:
     sid = "renewal-replaces"
     s.append(spasticity(sid, "Active baclofen 15 mg/day renewed by an order that replaces it (priorPrescription)",
                         {}, given="Monica", family="Reed",
-                        extra=[order(sid, "current", "bac5", 1, 3, status="active", authored="@today-60d")],
-                        drafts=[order(sid, "draft", "bac5", 1, 3, **replaces(sid, "current"))]))
+                        **change(sid, ("bac5", 1, 3), ("bac5", 1, 3), 60)))
     sid = "tolerance"
     s.append(spasticity(sid, "On baclofen for 500 days, dose raised from 30 to 40 mg/day",
                         {"tolerance": "info"}, gender="male", given="Nathan", family="Cole",
-                        extra=[order(sid, "first", "bac5", 1, 3, status="completed", authored="@today-500d"),
-                               order(sid, "current", "bac10", 1, 3, status="active", authored="@today-60d")],
-                        drafts=[order(sid, "draft", "bac10", 1, 4, **replaces(sid, "current"))]))
+                        **change(sid, ("bac10", 1, 3), ("bac10", 1, 4), 60, extra=[
+                            order(sid, "first", "bac5", 1, 3, status="completed", authored="@today-500d")])))
     # --- drugs to avoid ---
     sid = "avoid-cyclobenzaprine"
     s.append(cramps(sid, "Cirrhosis with cramps: cyclobenzaprine drafted for the cramps",

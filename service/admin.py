@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from . import metrics
 from .errors import ApiError, bad_request
 from .state import app_state
-from .store.report import build_report
+from .store.report import build_report, knowledge_reason_display
 
 blueprint = Blueprint("admin", __name__)
 
@@ -20,7 +20,7 @@ def override_report():
     state = app_state()
     _require_admin(state.config.admin.token)
     since = parse_since(request.args.get("since"), "since")
-    return jsonify(build_report(state.store.engine, since))
+    return jsonify(build_report(state.store.engine, since, knowledge_reason_display(state.knowledge)))
 
 
 @blueprint.get("/metrics")

@@ -27,41 +27,41 @@ class Section(BaseModel):
 
 
 class ServerConfig(Section):
-    # Base URL as clients see it (scheme://host[:port]); used for the JWT `aud` check
-    # behind a proxy. Empty: taken from each request.
-    public_url: str = ""
-    max_body_bytes: int = Field(1024 * 1024, gt=0)
-    max_json_depth: int = Field(64, gt=1)
-    max_bundle_entries: int = Field(1000, gt=0)
-    max_string_length: int = Field(65536, gt=0)
-    cors_origins: list[str] = ["*"]
-    # Where the SQLite store and generated secrets live. Empty: ./instance
-    instance_path: str = ""
+    public_url: str = Field("", description="Base URL as clients call it (https://cds.example.org), "
+                            "for the JWT `aud` check behind a proxy. Empty: taken from each request.")
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body; larger is 413.")
+    max_json_depth: int = Field(64, gt=1, description="Deepest JSON nesting; deeper is 400.")
+    max_bundle_entries: int = Field(1000, gt=0, description="Most entries in a context Bundle; more is 400.")
+    max_string_length: int = Field(65536, gt=0, description="Longest JSON string; longer is 400.")
+    cors_origins: list[str] = Field(["*"], description="Origins browsers may call from (the Sandbox needs its own).")
+    instance_path: str = Field("", description="Folder of the SQLite store and generated secrets. "
+                               "Empty: ./instance in the working directory.")
 
 
 class FhirConfig(Section):
-    connect_timeout: float = Field(0.5, gt=0)
-    # Wall-clock budget for all FHIR queries of one hook call, pages included.
-    total_timeout: float = Field(2.5, gt=0, lt=30)
-    retries: int = Field(1, ge=0, le=3)
-    max_pages: int = Field(5, ge=1, le=50)
-    max_workers: int = Field(8, ge=1, le=32)
-    # URL patterns (fnmatch) of FHIR servers the access token may be sent to.
-    allowed_servers: list[str] = [
+    connect_timeout: float = Field(0.5, gt=0, description="Seconds to connect to the FHIR server.")
+    total_timeout: float = Field(2.5, gt=0, lt=30, description="Seconds for all FHIR queries of one "
+                                 "hook call together, pages included; what is late is 'unavailable'.")
+    retries: int = Field(1, ge=0, le=3, description="Retries on connection errors and 502/503/504.")
+    max_pages: int = Field(5, ge=1, le=50, description="Pages of one search followed through `next` links.")
+    max_workers: int = Field(16, ge=1, le=64, description="Parallel FHIR queries per worker process.")
+    allowed_servers: list[str] = Field(description="URL patterns (fnmatch) of FHIR servers the service may "
+                                       "query and send the access token to: any https URL and http on loopback.",
+                                       default=[
         "https://*",
         "http://127.0.0.1:*",
         "http://127.0.0.1/*",
         "http://localhost:*",
         "http://localhost/*",
         "http://[[]::1]:*",
-    ]
+    ])
 
 
 class IssuerConfig(Section):
-    iss: str
-    jwks_file: str = ""
-    jwks_url: str = ""
-    jku: list[str] = []
+    iss: str = Field(description="Issuer, exactly as in the JWT `iss` claim.")
+    jwks_file: str = Field("", description="Its public key set (JWKS) as a file, relative to the config file.")
+    jwks_url: str = Field("", description="Its public key set (JWKS) by URL.")
+    jku: list[str] = Field([], description="`jku` header values allowed for this issuer.")
 
     @model_validator(mode="after")
     def _one_key_source(self) -> "IssuerConfig":
@@ -71,12 +71,15 @@ class IssuerConfig(Section):
 
 
 class AuthConfig(Section):
-    issuers: list[IssuerConfig] = []
-    algorithms: list[str] = ["ES384", "RS384"]
-    leeway_seconds: int = Field(30, ge=0, le=300)
-    # Minimum seconds between two refetches of one issuer's key set on an unknown kid.
-    jwks_refetch_interval: float = Field(60.0, ge=0)
-    allow_unauthenticated: bool = False
+    issuers: list[IssuerConfig] = Field([], description="Trusted CDS clients ([[auth.issuers]] tables). "
+                                        "None: calls are not authenticated (loopback only, see below).")
+    algorithms: list[str] = Field(["ES384", "RS384"], description="JWT algorithms accepted "
+                                  "(ES256/RS256 may be added; none and HMAC never).")
+    leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed on exp and iat.")
+    jwks_refetch_interval: float = Field(60.0, ge=0, description="Least seconds between two refetches "
+                                         "of an issuer's key set on an unknown kid.")
+    allow_unauthenticated: bool = Field(False, description="Serve without client authentication on a "
+                                        "non-loopback address (as --allow-unauthenticated).")
 
     @model_validator(mode="after")
     def _safe_algorithms(self) -> "AuthConfig":
@@ -88,20 +91,20 @@ class AuthConfig(Section):
 
 
 class StoreConfig(Section):
-    # SQLAlchemy URL. Empty: SQLite file baclofen-cds.sqlite3 in the instance folder.
-    url: str = ""
-    # Secret for the keyed hash of patient ids. Empty: generated once in the instance folder.
-    patient_hash_key: str = ""
-    retention_days: int = Field(365, gt=0)
+    url: str = Field("", description="SQLAlchemy URL, e.g. postgresql+psycopg://host/db. "
+                     "Empty: SQLite file baclofen-cds.sqlite3 in the instance folder.")
+    patient_hash_key: str = Field("", description="Secret of the keyed hash of patient ids. "
+                                  "Empty: generated once into the instance folder.")
+    retention_days: int = Field(365, gt=0, description="Default age for `baclofen-cds purge`.")
 
 
 class AdminConfig(Section):
-    # Bearer token for /admin/*. Empty: the admin API is off.
-    token: str = ""
+    token: str = Field("", description="Bearer token of GET /admin/report. Empty: the admin API is off.")
 
 
 class DemoConfig(Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Serve the fixture FHIR server at /demo/fhir and the "
+                          "/demo page (as serve --demo).")
 
 
 class Config(Section):
@@ -191,3 +194,28 @@ def _describe(exc: ValidationError) -> str:
         else:
             lines.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
     return "invalid configuration: " + "; ".join(lines)
+
+
+def reference_markdown() -> str:
+    """Every key with its default and meaning, as the README's configuration tables."""
+    lines = []
+    for section, field in Config.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, Section)):
+            continue
+        lines += [f"`[{section}]`", "", "| key | default | meaning |", "|---|---|---|"]
+        for name, item in model.model_fields.items():
+            default = "" if item.is_required() else _toml_value(item.get_default(call_default_factory=True))
+            lines.append(f"| `{name}` | `{default}` | {item.description or ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return str(value)

@@ -149,7 +149,9 @@ def _log_fetch_error(call: HookCall, key: str, reason: str) -> None:
 
 
 def _host(url: str | None) -> str | None:
+    """host[:port] for the log, never user:password@."""
     try:
-        return urlsplit(url).netloc if url else None
+        parts = urlsplit(url or "")
+        return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
     except ValueError:
         return None

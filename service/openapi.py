@@ -97,28 +97,29 @@ def _discovery_operation(secured: list) -> dict:
 
 
 def _hook_operation(secured: list) -> dict:
-    return {
-        "operationId": "callService",
-        "summary": "Call a CDS service with a hook request; answers cards.",
-        "security": secured,
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("HookRequest")}}},
-        "responses": {
-            "200": _json_response("The cards (maybe none).", _ref("HookResponse")),
-            **_errors("400", "401", "404", "405", "412", "413", "415"),
-        },
-    }
+    return _post_operation(
+        "callService", "Call a CDS service with a hook request; answers cards.", secured,
+        request_schema=_ref("HookRequest"),
+        ok=_json_response("The cards (maybe none).", _ref("HookResponse")),
+        errors=("400", "401", "404", "405", "412", "413", "415"))
 
 
 def _feedback_operation(secured: list) -> dict:
+    return _post_operation(
+        "feedback", "What the clinician did with the cards.", secured,
+        request_schema=_ref("FeedbackRequest"),
+        ok=_json_response("Stored.", {"type": "object", "maxProperties": 0}),
+        errors=("400", "401", "404", "405", "413", "415"))
+
+
+def _post_operation(operation_id: str, summary: str, secured: list, *, request_schema: dict,
+                    ok: dict, errors: tuple[str, ...]) -> dict:
     return {
-        "operationId": "feedback",
-        "summary": "What the clinician did with the cards.",
+        "operationId": operation_id,
+        "summary": summary,
         "security": secured,
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("FeedbackRequest")}}},
-        "responses": {
-            "200": _json_response("Stored.", {"type": "object", "maxProperties": 0}),
-            **_errors("400", "401", "404", "405", "413", "415"),
-        },
+        "requestBody": {"required": True, "content": {JSON: {"schema": request_schema}}},
+        "responses": {"200": ok, **_errors(*errors)},
     }
 
 

@@ -65,8 +65,24 @@ def model_class(resource_type: str, fhir_version: str):
     return getattr(module, resource_type)
 
 
+# The medication-prescribe hook is STU3, but the EHRs that still send it often serve R4
+# from their FHIR server: a resource that is not valid STU3 is read as R4 before it is
+# called unreadable. The engine reads both shapes.
+READ_AS = {"R4": ("R4",), "STU3": ("STU3", "R4")}
+
+
 def parse_resource(resource: dict, fhir_version: str) -> Parsed:
     """Validate one resource, repairing what can be repaired; raise Unreadable otherwise."""
+    first_problem = None
+    for version in READ_AS[fhir_version]:
+        try:
+            return _parse_as(resource, version)
+        except Unreadable as problem:
+            first_problem = first_problem or problem
+    raise first_problem
+
+
+def _parse_as(resource: dict, fhir_version: str) -> Parsed:
     resource_type = resource.get("resourceType")
     model = model_class(resource_type, fhir_version)
     essential = ESSENTIAL.get(resource_type, {"resourceType", "id"})

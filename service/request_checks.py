@@ -150,7 +150,7 @@ def _check_fhir_authorization(body: dict, fhir_server: str | None) -> str | None
 
 
 def _required(body: dict, name: str, kind: type):
-    if name not in body:
+    if body.get(name) is None:
         raise bad_request(name, "is required")
     return _optional(body, name, kind)
 

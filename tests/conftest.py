@@ -11,7 +11,8 @@ from pytest_httpserver import HTTPServer
 from service import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SANDBOX_REQUESTS = REPO_ROOT.parent / "shared" / "cds-hooks" / "sandbox-requests"
+# Copies of the bodies the CDS Hooks Sandbox sent (shared/cds-hooks/sandbox-requests).
+SANDBOX_REQUESTS = REPO_ROOT / "tests" / "data" / "sandbox-requests"
 
 
 def merged(base: dict, extra: dict) -> dict:

@@ -1,4 +1,5 @@
-"""Serve any WSGI app (the fixture FHIR server, the CDS service) on a free loopback port.
+"""Serve any WSGI app (the fixture FHIR server, the CDS service) on a free loopback port,
+or run `baclofen-cds serve` itself in a subprocess (`serve_cli`).
 
     with serve_wsgi(create_fhir_app(resources), latency=0.2) as served:
         requests.get(f"{served.url}/metadata")
@@ -10,12 +11,21 @@ service asked for and with which Authorization header.
 """
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Union
+from pathlib import Path
+from typing import Callable, Iterator, Union
 
+import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 Latency = Union[float, Callable[[dict], float]]
 
@@ -78,3 +88,51 @@ class ServedApp:
 
 def serve_wsgi(app, latency: Latency = 0.0) -> ServedApp:
     return ServedApp(app, latency)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServeFailed(AssertionError):
+    """`baclofen-cds serve` exited or did not answer /healthz; the message ends with its log."""
+
+
+@contextmanager
+def serve_cli(arguments: list[str], folder: Path, env: dict | None = None,
+              startup_seconds: float = 20.0) -> Iterator[str]:
+    """`baclofen-cds serve <arguments>` on 127.0.0.1 and a free port, logging to
+    folder/serve-<port>.log; yields its base URL, and stops it (by its own pid) on exit."""
+    port = free_port()
+    log = folder / f"serve-{port}.log"
+    command = [sys.executable, "-m", "service.cli", "serve", *arguments,
+               "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process, log, startup_seconds)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_up(base: str, process: subprocess.Popen, log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServeFailed(f"serve exited: {log.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise ServeFailed(f"serve did not answer /healthz in {seconds} s: {log.read_text()[-2000:]}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service import create_app
-from tests.store.helpers import ORDER_SIGN, PATIENT_ID, make_card, make_config
+from tests.store.helpers import ORDER_SIGN, PATIENT_ID, columns_containing, make_card, make_config
 from tests.store.helpers import database_url  # noqa: F401 - fixture
 
 SANDBOX = Path(__file__).resolve().parents[2] / "shared" / "cds-hooks" / "sandbox-requests"
@@ -77,6 +77,18 @@ def test_an_override_reason_is_kept_but_not_the_free_text_comment(client, store)
     [row] = _feedback_rows(store)
     assert (row["reason_code"], row["reason_display"], row["has_user_comment"]) == ("tolerated-before", "", True)
     assert "Abernathy" not in json.dumps(row, default=str)
+
+
+def test_nothing_patient_identifying_is_stored_after_cards_and_feedback(client, store):
+    card = make_card("renal-dose")
+    store.record_cards(ORDER_SIGN, "order-sign", "h", PATIENT_ID, [card])
+    comment = f"patient {PATIENT_ID} tolerated 80 mg before"
+    body = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": WHEN,
+                          "overrideReason": {"userComment": comment}}]}
+    assert client.post(FEEDBACK, json=body).status_code == 200
+    assert len(_feedback_rows(store)) == 1
+    assert columns_containing(store.engine, PATIENT_ID) == []
+    assert columns_containing(store.engine, "tolerated 80 mg") == []
 
 
 def test_several_items_in_one_request_are_all_kept(client, store):

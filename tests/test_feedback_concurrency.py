@@ -1,11 +1,12 @@
-"""8 client processes post 500 feedback items each to the real gunicorn with 2 workers:
-none is lost, on SQLite and on PostgreSQL; /metrics adds up both workers."""
+"""8 client processes post 500 feedback items each to `baclofen-cds serve --workers 2`
+(gunicorn): none is lost, on SQLite and on PostgreSQL; /metrics adds up both workers."""
 from __future__ import annotations
 
+import http.client
+import json
 import multiprocessing
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,56 +19,36 @@ from sqlalchemy import Integer, cast, func, select
 
 from service.store import open_store
 from service.store.schema import feedback
+from tests.core.test_config_and_cli import free_port
 from tests.store.helpers import ORDER_SIGN, PATIENT_ID, make_card, make_config
 from tests.store.helpers import database_url  # noqa: F401 - fixture
 
 CLIENTS, ITEMS_PER_CLIENT = 8, 500
 REPO_ROOT = Path(__file__).resolve().parents[1]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-GUNICORN_HOOKS = """
-from service import metrics
-
-def on_starting(server):
-    metrics.prepare_multiprocess({directory!r})
-
-def child_exit(server, worker):
-    metrics.mark_worker_dead(worker.pid)
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {process.returncode}")
+            raise AssertionError(f"serve exited with {process.returncode}")
         try:
             if requests.get(f"{url}/metrics", timeout=5).status_code == 200:
                 return
         except requests.RequestException:
             time.sleep(0.1)
-    raise AssertionError("gunicorn did not come up")
+    raise AssertionError("serve did not come up")
 
 
 @pytest.fixture
 def served(database_url, tmp_path):
-    """The service under gunicorn with 2 workers; yields (base URL, config)."""
+    """`baclofen-cds serve` with 2 gunicorn workers; yields (base URL, config)."""
     config = make_config(database_url, tmp_path / "instance")
-    hooks = tmp_path / "gunicorn_hooks.py"
-    hooks.write_text(GUNICORN_HOOKS.format(directory=str(tmp_path / "prometheus")))
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "BACLOFEN_CDS_STORE__URL": database_url,
                    "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(config.instance_path),
                    "BACLOFEN_CDS_AUTH__ALLOW_UNAUTHENTICATED": "true"}
-    log = (tmp_path / "gunicorn.log").open("wb")  # a pipe nobody reads would fill and block
+    log = (tmp_path / "serve.log").open("wb")  # a pipe nobody reads would fill and block
     process = subprocess.Popen(
-        [str(GUNICORN), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--config", str(hooks),
-         "--log-level", "warning", "service:create_app()"],
+        [sys.executable, "-m", "service.cli", "serve", "--workers", "2", "--port", str(port)],
         cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -80,14 +61,20 @@ def served(database_url, tmp_path):
 
 
 def _post_feedback(url: str, card_uuids: list[str]) -> list[int]:
+    """One item per request; plain http.client keeps the clients' own CPU use low."""
+    host, port = url.removeprefix("http://").split(":")
     statuses = []
-    with requests.Session() as session:
-        for index, card in enumerate(card_uuids):
-            outcome = "accepted" if index % 2 else "overridden"
-            body = {"feedback": [{"card": card, "outcome": outcome,
-                                  "outcomeTimestamp": "2026-11-21T22:33:41Z"}]}
-            statuses.append(session.post(f"{url}/cds-services/{ORDER_SIGN}/feedback",
-                                         json=body, timeout=30).status_code)
+    for index, card in enumerate(card_uuids):
+        outcome = "accepted" if index % 2 else "overridden"
+        body = json.dumps({"feedback": [{"card": card, "outcome": outcome,
+                                         "outcomeTimestamp": "2026-11-21T22:33:41Z"}]})
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("POST", f"/cds-services/{ORDER_SIGN}/feedback", body,
+                           {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        statuses.append(response.status)
+        connection.close()
     return statuses
 
 

@@ -52,10 +52,13 @@ def _script_session(client, store) -> None:
                        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}]})
     _post(client, *[{"card": c["uuid"], "outcome": "overridden",
                      "overrideReason": _reason("tolerated", "Tolerated this dose before")} for c in renal[4:7]])
-    _post(client, {"card": renal[7]["uuid"], "outcome": "overridden", "overrideReason": _reason("benefit")},
+    # No display, as the Sandbox sends it: the report names it from the knowledge file.
+    _post(client, {"card": renal[7]["uuid"], "outcome": "overridden",
+                   "overrideReason": _reason("benefit-outweighs-risk")},
           {"card": renal[8]["uuid"], "outcome": "overridden"})
     _post(client, {"card": age[0]["uuid"], "outcome": "overridden",
-                   "overrideReason": {**_reason("benefit", "Benefit outweighs risk"), "userComment": "ok"}})
+                   "overrideReason": {**_reason("benefit-outweighs-risk", "Benefit outweighs risk"),
+                                      "userComment": "ok"}})
     _post(client, {"card": "never-issued-1", "outcome": "accepted"},
           {"card": "never-issued-2", "outcome": "overridden"})
 
@@ -74,7 +77,8 @@ def _check_expected(report: dict) -> None:
     assert (renal["cards_shown"], renal["accepted"], renal["overridden"], renal["no_feedback"]) == (10, 4, 5, 1)
     assert (renal["override_rate"], renal["acceptance_rate"]) == (0.5, 0.4)
     assert [(r["code"], r["count"], r["display"]) for r in renal["override_reasons"]] == [
-        ("tolerated", 3, "Tolerated this dose before"), ("", 1, "(no reason given)"), ("benefit", 1, "benefit")]
+        ("tolerated", 3, "Tolerated this dose before"), ("", 1, "(no reason given)"),
+        ("benefit-outweighs-risk", 1, "Benefit outweighs the risk for this patient")]
     assert renal["override_reasons"][0]["share"] == 0.6
     assert (age["cards_shown"], age["accepted"], age["overridden"], age["override_rate"]) == (4, 0, 1, 0.25)
     assert age["override_reasons"][0]["display"] == "Benefit outweighs risk"

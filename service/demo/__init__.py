@@ -2,7 +2,8 @@
 at /demo that orders for them through the real hook endpoint and shows the cards.
 
 The page asks /demo/api/hook-request for an order-sign request (fhirServer = /demo/fhir,
-absolute, no prefetch), posts it to /cds-services/{id} itself, renders the card details
+absolute, no prefetch) about the order composed on the page or the story's own draft
+orders, posts it to /cds-services/{id} itself, renders the card details
 through /demo/api/render and posts feedback to /cds-services/{id}/feedback.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date
 from flask import Blueprint, Flask, jsonify, render_template, request, url_for
 from markdown_it import MarkdownIt
 
+from cards.catalog import render_catalog
 from fhir_fixtures import all_stories
 from fhir_fixtures.fhir_server import InMemoryFhir, fhir_blueprint, simulated_failures
 from fhir_fixtures.requests import hook_request
@@ -30,7 +32,7 @@ def render_markdown(text: str) -> str:
 
 
 def install(app: Flask, state) -> None:
-    stories = {story["id"]: story for story in all_stories()}
+    stories = {story["patient"]["id"]: story for story in all_stories()}
     fhir = InMemoryFhir.from_stories(stories.values())
     # Stories about a failed FHIR query fail it here; a timeout outlasts the service's budget.
     failures = simulated_failures(stories.values(), state.prefetch_templates)
@@ -40,46 +42,53 @@ def install(app: Flask, state) -> None:
 
 
 def demo_blueprint(stories: dict[str, dict], state) -> Blueprint:
+    """The page and its API; `stories` by patient id."""
     blueprint = Blueprint("demo", __name__, template_folder="templates",
                           static_folder="static", static_url_path="/static")
+    charts = [patient_chart(story) for story in stories.values()]
 
     @blueprint.get("")
     @blueprint.get("/")
     def page():
-        charts = [patient_chart(story) for story in stories.values()]
         return render_template("demo/ehr.html", charts=charts, products=PRODUCTS,
-                               frequencies=FREQUENCIES, fhir_server=_fhir_server_url())
+                               frequencies=FREQUENCIES)
 
     @blueprint.get("/rules")
     def rules():
-        from cards.catalog import render_catalog
         return render_template("demo/rules.html",
                                catalog_html=render_markdown(render_catalog(state.knowledge)))
 
     @blueprint.post("/api/hook-request")
     def build_hook_request():
-        body = request.get_json(silent=True) or {}
+        body = request.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}
         story = stories.get(str(body.get("patientId")))
         hook = body.get("hook", "order-sign")
         if story is None or hook not in ("order-sign", "order-select"):
             return jsonify({"error": "choose a fixture patient and order-sign or order-select"}), 400
         try:
-            order = OrderForm.from_json(body.get("order") or {})
+            drafts = None if body.get("storyOrder") else [composed_draft(body, story)]
         except OrderError as error:
             return jsonify({"error": str(error)}), 400
-        draft = draft_medication_request(order, story["patient"]["id"], date.today())
         return jsonify(hook_request(story, hook, prefetch="none", fhir_server=_fhir_server_url(),
-                                    drafts=[draft]))
+                                    drafts=drafts))
 
     @blueprint.post("/api/render")
     def render():
-        texts = (request.get_json(silent=True) or {}).get("markdown")
+        body = request.get_json(silent=True)
+        texts = body.get("markdown") if isinstance(body, dict) else None
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) \
                 or sum(map(len, texts)) > MAX_RENDER_CHARS:
             return jsonify({"error": "markdown: a list of strings"}), 400
         return jsonify({"html": [render_markdown(text) for text in texts]})
 
     return blueprint
+
+
+def composed_draft(body: dict, story: dict) -> dict:
+    """The order composed on the page, as a draft for the story's patient."""
+    order = OrderForm.from_json(body.get("order") or {})
+    return draft_medication_request(order, story["patient"]["id"], date.today())
 
 
 def _fhir_server_url() -> str:

@@ -29,6 +29,7 @@ class PatientChart:
     problems: tuple[ChartRow, ...]
     labs: tuple[ChartRow, ...]
     medications: tuple[ChartRow, ...]
+    story_orders: tuple[ChartRow, ...]  # the story's own draft orders
 
 
 def patient_chart(story: dict, today: date | None = None) -> PatientChart:
@@ -46,6 +47,7 @@ def patient_chart(story: dict, today: date | None = None) -> PatientChart:
                           key=lambda row: row.when, reverse=True)),
         medications=tuple(_medication(r, medications) for r in resources
                           if r["resourceType"] == "MedicationRequest"),
+        story_orders=tuple(_medication(draft, medications) for draft in story.get("drafts", [])),
     )
 
 

@@ -70,6 +70,8 @@ class OrderForm:
 
     @classmethod
     def from_json(cls, data: dict) -> "OrderForm":
+        if not isinstance(data, dict):
+            raise OrderError("order: an object with product, dose, frequency and reason")
         try:
             product = PRODUCTS_BY_CODE[str(data.get("product"))]
             frequency = FREQUENCIES_BY_CODE[str(data.get("frequency"))]

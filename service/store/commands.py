@@ -1,7 +1,7 @@
 """The store's command-line subcommands: `db upgrade`, `purge`, `report`.
 
-The main CLI (service/cli.py) calls `add_commands(subparsers)`; each subcommand sets
-`func(args) -> int` and reads the configuration from `args.config` (a path or None).
+The main CLI (service/cli.py) calls `add_commands(subparsers)`; each subcommand takes
+`--config FILE` and sets `func(args) -> int`.
 `python -m service.store.commands ...` runs them on their own.
 """
 from __future__ import annotations
@@ -11,10 +11,12 @@ import re
 import sys
 from datetime import datetime, timedelta, timezone
 
-from ..config import load_config
+from cards.knowledge import KnowledgeError, load_knowledge
+
+from ..config import ConfigError, load_config
 from . import migrate
 from .render import render
-from .report import build_report
+from .report import build_report, knowledge_reason_display
 from .store import open_engine, open_store
 
 _DURATION = re.compile(r"^(\d+)([dhw])$")
@@ -26,21 +28,28 @@ def add_commands(subparsers) -> None:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(func=db_upgrade)
+    _config_option(upgrade)
 
     purge = subparsers.add_parser("purge", help="delete cards and feedback past retention, and expired JWT ids")
     purge.add_argument("--older-than", type=parse_duration, default=None, metavar="AGE",
                        help="e.g. 365d, 52w, 48h (default: [store] retention_days)")
     purge.set_defaults(func=purge_command)
+    _config_option(purge)
 
     report = subparsers.add_parser("report", help="override report per card topic")
     report.add_argument("--since", type=parse_date, default=None, metavar="DATE",
                         help="only cards issued from this date (YYYY-MM-DD) on")
     report.add_argument("--format", choices=("text", "json", "html"), default="text")
     report.set_defaults(func=report_command)
+    _config_option(report)
+
+
+def _config_option(parser) -> None:
+    parser.add_argument("--config", default=None, help="TOML configuration file")
 
 
 def db_upgrade(args) -> int:
-    config = load_config(getattr(args, "config", None))
+    config = load_config(args.config)
     engine = open_engine(config)
     migrate.upgrade(engine)
     print(f"schema at revision {migrate.current_revision(engine)}")
@@ -49,7 +58,7 @@ def db_upgrade(args) -> int:
 
 
 def purge_command(args) -> int:
-    config = load_config(getattr(args, "config", None))
+    config = load_config(args.config)
     age = args.older_than or timedelta(days=config.store.retention_days)
     store = open_store(config)
     result = store.purge(datetime.now(timezone.utc) - age)
@@ -60,11 +69,19 @@ def purge_command(args) -> int:
 
 
 def report_command(args) -> int:
-    config = load_config(getattr(args, "config", None))
+    config = load_config(args.config)
     store = open_store(config)
-    sys.stdout.write(render(build_report(store.engine, args.since), args.format))
+    names = knowledge_reason_display(_knowledge(config))
+    sys.stdout.write(render(build_report(store.engine, args.since, names), args.format))
     store.close()
     return 0
+
+
+def _knowledge(config):
+    try:
+        return load_knowledge(config.knowledge)
+    except KnowledgeError as error:
+        raise ConfigError(f"knowledge: {error}") from None
 
 
 def parse_duration(value: str) -> timedelta:
@@ -84,7 +101,6 @@ def parse_date(value: str) -> datetime:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="baclofen-cds")
-    parser.add_argument("--config", default=None, help="TOML configuration file")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

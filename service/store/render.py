@@ -6,7 +6,8 @@ import json
 from html import escape
 
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK = "#2e7d32", "#c62828", "#bdbdbd"
-BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH, RATE_WIDTH = 420, 34, 240, 120
+BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH, RATE_WIDTH = 420, 34, 260, 210
+BAR_HEIGHT = ROW_HEIGHT - 10
 
 
 def render(report: dict, form: str) -> str:
@@ -18,7 +19,7 @@ def render_json(report: dict) -> str:
 
 
 def render_text(report: dict) -> str:
-    lines = [f"Override report (since {report['since'] or 'the start'}; "
+    lines = [f"Override report (since {_since(report)}; "
              f"generated {report['generated_at']})", ""]
     for topic in report["topics"]:
         lines += _text_topic(topic)
@@ -50,7 +51,7 @@ table{{border-collapse:collapse;margin-top:1.5rem}} td,th{{border-bottom:1px sol
 td.n{{text-align:right}} .muted{{color:#616161}}
 </style></head><body>
 <h1>Baclofen CDS: how often each card is overridden</h1>
-<p class="muted">Since {escape(report['since'] or 'the start')}; generated {escape(report['generated_at'])}.
+<p class="muted">Since {escape(_since(report))}; generated {escape(report['generated_at'])}.
 {totals['cards_shown']} cards shown, {totals['overridden']} overridden ({_percent(totals['override_rate'])}).</p>
 {chart_svg(report['topics'])}
 <table><thead><tr><th>Topic</th><th>Shown</th><th>Accepted</th><th>Overridden</th><th>No feedback</th>
@@ -95,15 +96,20 @@ def _chart_row(topic: dict, y: int) -> str:
     segments, x = [], LABEL_WIDTH
     for name, colour in (("accepted", ACCEPTED), ("overridden", OVERRIDDEN), ("no_feedback", NO_FEEDBACK)):
         width = BAR_WIDTH * topic[name] / shown
-        segments.append(f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{ROW_HEIGHT - 10}" '
+        segments.append(f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{BAR_HEIGHT}" '
                         f'fill="{colour}"><title>{name.replace("_", " ")}: {topic[name]}</title></rect>')
         x += width
     label = escape(topic["topic"]["display"][:40])
-    text_y = y + ROW_HEIGHT / 2
-    return (f'<text x="{LABEL_WIDTH - 8}" y="{text_y:.0f}" text-anchor="end">{label}</text>'
+    text_y = y + BAR_HEIGHT / 2
+    return (f'<text x="{LABEL_WIDTH - 8}" y="{text_y:.0f}" text-anchor="end" '
+            f'dominant-baseline="central">{label}</text>'
             + "".join(segments)
-            + f'<text x="{LABEL_WIDTH + BAR_WIDTH + 8}" y="{text_y:.0f}">'
+            + f'<text x="{LABEL_WIDTH + BAR_WIDTH + 8}" y="{text_y:.0f}" dominant-baseline="central">'
               f'{_percent(topic["override_rate"])} overridden (n={topic["cards_shown"]})</text>')
+
+
+def _since(report: dict) -> str:
+    return report["since"][:10] if report["since"] else "the start"
 
 
 def _percent(rate: float) -> str:

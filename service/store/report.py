@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.engine import Engine
 
 from .schema import cards, feedback
-from .store import utc_naive, utcnow
+from .store import reading, utc_naive, utcnow
 
 TOP_REASONS = 5
 NO_REASON = {"system": "", "code": "", "display": "(no reason given)"}
 
 
-def build_report(engine: Engine, since: datetime | None = None) -> dict:
+ReasonDisplay = Callable[[str, str], "str | None"]
+
+
+def build_report(engine: Engine, since: datetime | None = None,
+                 reason_display: ReasonDisplay | None = None) -> dict:
+    """`reason_display(topic code, reason code)` names reasons a client sent without a
+    display (the Sandbox does); see `knowledge_reason_display`."""
     cutoff = utc_naive(since) if since else datetime.min
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         shown = connection.execute(_shown_query(cutoff)).all()
         outcomes = connection.execute(_outcome_query(cutoff)).all()
         unknown = connection.scalar(_unknown_card_query(cutoff))
-    topics = _topics(shown, outcomes)
+    topics = _topics(shown, outcomes, reason_display or _no_display)
     return {
         "generated_at": utcnow().isoformat(timespec="seconds") + "Z",
         "since": since.isoformat() if since else None,
@@ -57,15 +64,31 @@ def _unknown_card_query(cutoff: datetime):
             .where(and_(feedback.c.received_at >= cutoff, ~issued)))
 
 
-def _topics(shown_rows, outcome_rows) -> list[dict]:
+def knowledge_reason_display(knowledge) -> ReasonDisplay:
+    """Reason names from the knowledge file's `override_reasons` (per topic, else default)."""
+    def display(topic: str, code: str) -> str | None:
+        try:
+            reasons = knowledge.override_reasons(topic)
+        except (AttributeError, KeyError):
+            return None
+        return next((r["display"] for r in reasons if r.get("code") == code), None)
+    return display
+
+
+def _no_display(topic: str, code: str) -> None:
+    return None
+
+
+def _topics(shown_rows, outcome_rows, reason_display: ReasonDisplay) -> list[dict]:
     topics = {(system, code): _empty_topic(system, code, display, count)
               for system, code, display, count in shown_rows}
     reasons: dict[tuple, dict] = defaultdict(dict)
-    for system, code, outcome, reason_system, reason_code, reason_display, count in outcome_rows:
+    for system, code, outcome, reason_system, reason_code, display, count in outcome_rows:
         topic = topics[(system, code)]
         topic[outcome] += count
         if outcome == "overridden":
-            _add_reason(reasons[(system, code)], reason_system, reason_code, reason_display, count)
+            display = display or reason_display(code, reason_code) or ""
+            _add_reason(reasons[(system, code)], reason_system, reason_code, display, count)
     for key, topic in topics.items():
         _finish_topic(topic, reasons[key])
     return sorted(topics.values(), key=lambda t: (-t["cards_shown"], t["topic"]["code"]))

@@ -33,6 +33,8 @@ def hookdata_from_story(story: dict, hook: str = "order-sign", now: datetime | N
 
 def _failed_lab(observation: dict, unavailable: dict) -> bool:
     """A lab whose query failed is not in the data the service hands over."""
+    if not unavailable:
+        return False
     code = observation["code"]["coding"][0]["code"]
     failed = {"egfr": "98979-8", "creatinine": "2160-0", "potassium": "2823-3", "magnesium": "2601-3"}
     return any(failed[key] == code for key in unavailable if key in failed)

@@ -13,7 +13,7 @@ from cards.knowledge import load_knowledge
 from fhir_fixtures import load_story, story_ids
 
 K = load_knowledge()
-SANDBOX = Path(__file__).resolve().parents[3] / "shared" / "cds-hooks" / "sandbox-requests"
+SANDBOX = Path(__file__).resolve().parents[1] / "data" / "sandbox-requests"
 TOPIC_SYSTEM = K.value("project", "topic_system")
 
 

@@ -43,6 +43,7 @@ def observation(loinc, value, code=None, unit=None, when="2026-11-01", status="f
     (observation("98979-8", 45, "mL/min/{1.73_m2}"), "egfr", 45),
     (observation("33914-3", 45, unit="mL/min/1.73m2"), "egfr", 45),
     (observation("35591-7", 45, "mL/min"), "egfr", 45),
+    (observation("2823-3", 3.4, "258813002", "mmol/L"), "potassium", 3.4),  # odd code, readable unit
 ])
 def test_unit_conversions_to_canonical(obs, name, expected):
     value = lab_value(obs, K)

@@ -77,7 +77,7 @@ def test_a_slow_server_becomes_unavailable_within_the_budget(make_app, fhir_serv
     client = make_app(fhir={"total_timeout": 1.0}).test_client()
 
     def labs(request):
-        if lab_key(request) == "potassium":
+        if lab_key(request) == "egfr":
             time.sleep(3)
         return Response(__import__("json").dumps(complete_prefetch()[lab_key(request)]),
                         content_type="application/fhir+json")
@@ -89,7 +89,8 @@ def test_a_slow_server_becomes_unavailable_within_the_budget(make_app, fhir_serv
     assert response.status_code == 200
     assert elapsed < 1.8, f"took {elapsed:.2f} s with a 1 s budget"
     card = next(c for c in response.json["cards"] if c["source"]["topic"]["code"] == "data-unavailable")
-    assert "potassium" in (card["summary"] + card.get("detail", "")).lower()
+    assert "egfr" in (card["summary"] + card.get("detail", "")).lower()
+    assert "renal-unknown" not in topics(response.json), "a failed query is not 'no value on record'"
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 401, 404])
@@ -129,10 +130,10 @@ def test_connection_refused_becomes_unavailable(client):
 def test_operation_outcome_becomes_unavailable(client, fhir_server):
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception"}]}
     serve_normal_patient(fhir_server)
-    prefetch = complete_prefetch(magnesium=outcome)
+    prefetch = complete_prefetch(creatinine=outcome)
     response = post(client, hook_request(prefetch=prefetch, fhir_server=fhir_server.url_for("/fhir")))
     card = next(c for c in response.json["cards"] if c["source"]["topic"]["code"] == "data-unavailable")
-    assert "magnesium" in (card["summary"] + card.get("detail", "")).lower()
+    assert "creatinine" in (card["summary"] + card.get("detail", "")).lower()
     assert fhir_server.log == []  # an OperationOutcome is an answer: not fetched again
 
 
@@ -199,12 +200,12 @@ def test_pages_are_bounded(make_app, fhir_server):
 
 
 def test_unreadable_lab_result_is_unavailable_not_normal(client):
-    broken = observation("k-bad", "2823-3", 4.0, "mmol/L")
-    broken["valueQuantity"]["value"] = "four"
-    response = post(client, hook_request(prefetch=complete_prefetch(potassium=bundle(broken))))
+    broken = observation("egfr-bad", "98979-8", 80, "mL/min/{1.73_m2}")
+    broken["valueQuantity"]["value"] = "eighty"
+    response = post(client, hook_request(prefetch=complete_prefetch(egfr=bundle(broken))))
     assert response.status_code == 200
     card = next(c for c in response.json["cards"] if c["source"]["topic"]["code"] == "data-unavailable")
-    assert "potassium" in (card["summary"] + card.get("detail", "")).lower()
+    assert "egfr" in (card["summary"] + card.get("detail", "")).lower()
 
 
 def test_naive_datetimes_from_sloppy_ehrs_are_read(client):

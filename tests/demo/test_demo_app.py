@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from service.gather import fill_template
+from tests.conftest import sandbox_request
 
 BACLOFEN_10_TID = {"product": "197391", "dose": "10", "frequency": "TID"}
 
@@ -28,7 +29,7 @@ def test_page_lists_every_fixture_patient_with_its_story(demo_app, stories):
     for story in stories:
         assert f'data-patient-id="{story["patient"]["id"]}"' in html
     assert "<script src=\"/demo/static/demo.js\"></script>" in html
-    assert "http://" not in html.replace("http://localhost/demo/fhir", "")  # nothing from a CDN
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN: works offline
 
 
 def test_static_assets_are_served(demo_app):
@@ -55,6 +56,7 @@ def test_hook_request_for_a_composed_order(served_demo, renal_failure_story):
 
 @pytest.mark.parametrize("body", [
     {"patientId": "nobody", "order": BACLOFEN_10_TID},
+    {"order": "10 mg"},
     {"patientId": None, "order": {**BACLOFEN_10_TID, "product": "0"}},
     {"order": {**BACLOFEN_10_TID, "dose": "-5"}},
     {"order": {**BACLOFEN_10_TID, "frequency": "hourly"}},
@@ -72,6 +74,7 @@ def test_markdown_is_rendered_without_raw_html(demo_app):
     assert "<strong>eGFR 24</strong>" in html and "<table>" in html
     assert "<script>" not in html and 'href="javascript' not in html
     assert client.post("/demo/api/render", json={"markdown": "not a list"}).status_code == 400
+    assert client.post("/demo/api/render", json=["a list"]).status_code == 400
 
 
 def test_rule_catalog_page(demo_app):
@@ -82,8 +85,9 @@ def test_rule_catalog_page(demo_app):
 
 
 def test_every_prefetch_template_is_answered_for_every_patient(served_demo, stories):
-    """GET (as the service fetches) and POST _search (as the Sandbox prefetches)."""
-    fhir_base = f"{served_demo.url}/demo/fhir"
+    """Searches as the Sandbox prefetches (POST _search); the story tests cover GET, as
+    the service fetches, for every patient and template."""
+    fhir_base, session = f"{served_demo.url}/demo/fhir", requests.Session()
     services = discovery(served_demo)["services"]
     templates = {(key, template) for service in services for key, template in service["prefetch"].items()}
     assert templates
@@ -93,14 +97,12 @@ def test_every_prefetch_template_is_answered_for_every_patient(served_demo, stor
             if key in story.get("unavailable", {}):
                 continue  # the story is about that query failing: the server fails it
             query = fill_template(template, {"patientId": patient_id})
-            answers = [requests.get(f"{fhir_base}/{query}", timeout=5)]
             path, _, params = query.partition("?")
-            if params:
-                answers.append(requests.post(f"{fhir_base}/{path}/_search", timeout=5,
-                                             data=parse_qsl(params, keep_blank_values=True)))
-            for answer in answers:
-                assert answer.status_code == 200, (patient_id, key, query, answer.text)
-                assert_about_patient(answer.json(), patient_id)
+            answer = (session.post(f"{fhir_base}/{path}/_search", timeout=5,
+                                   data=parse_qsl(params, keep_blank_values=True))
+                      if params else session.get(f"{fhir_base}/{query}", timeout=5))
+            assert answer.status_code == 200, (patient_id, key, query, answer.text)
+            assert_about_patient(answer.json(), patient_id)
 
 
 def assert_about_patient(resource: dict, patient_id: str) -> None:
@@ -124,3 +126,50 @@ def test_signing_in_the_demo_fetches_over_http_and_returns_the_critical_card(
     topics = {card["source"]["topic"]["code"]: card["indicator"] for card in response.json()["cards"]}
     assert topics.get("renal-avoid") == "critical", topics
     assert any(entry.path.startswith("/demo/fhir/Observation") for entry in served_demo.requests)
+
+
+def test_what_the_cds_hooks_sandbox_does_against_the_demo(served_demo, renal_failure_story):
+    """The Sandbox's FHIR reads, its POST _search prefetch, then its captured order-sign."""
+    fhir_base = f"{served_demo.url}/demo/fhir"
+    patient_id = renal_failure_story["patient"]["id"]
+    assert requests.get(f"{fhir_base}/metadata", timeout=5).json()["fhirVersion"].startswith("4.0.")
+    assert requests.get(f"{fhir_base}/Patient/{patient_id}", timeout=5).json()["id"] == patient_id
+    assert requests.get(f"{fhir_base}/Patient", timeout=5).json()["total"] >= 1
+    assert requests.get(f"{fhir_base}/Condition?patient={patient_id}", timeout=5).status_code == 200
+
+    service = next(s for s in discovery(served_demo)["services"] if s["hook"] == "order-sign")
+    prefetch = {}
+    for key, template in service["prefetch"].items():
+        path, _, params = fill_template(template, {"patientId": patient_id}).partition("?")
+        answer = (requests.post(f"{fhir_base}/{path}/_search", data=parse_qsl(params), timeout=5)
+                  if params else requests.get(f"{fhir_base}/{path}", timeout=5))
+        prefetch[key] = answer.json()
+    body = sandbox_request("order-sign-baclofen")
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["subject"] = {"reference": f"Patient/{patient_id}"}
+    body.update(fhirServer=fhir_base, prefetch=prefetch)
+    body["context"]["patientId"] = patient_id
+
+    response = requests.post(f"{served_demo.url}/cds-services/{service['id']}", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    topics = {card["source"]["topic"]["code"]: card["indicator"] for card in response.json()["cards"]}
+    assert topics.get("renal-avoid") == "critical", topics
+
+
+def test_every_fixture_patient_can_be_opened_in_the_sandbox(stories):
+    """The Sandbox's patient list reads name[0].given and name[0].family of GET /Patient;
+    docs/demo.md tells Sandbox users that a story's id is its patient's id."""
+    for story in stories:
+        name = story["patient"]["name"][0]
+        assert name["given"] and name["family"], story["id"]
+        assert story["patient"]["id"] == story["id"]
+
+
+def test_the_story_order_is_signed_as_the_story_drafted_it(served_demo, stories):
+    story = next(s for s in stories if s["id"] == "abrupt-stop")
+    body = requests.post(f"{served_demo.url}/demo/api/hook-request", timeout=5,
+                         json={"patientId": story["patient"]["id"], "storyOrder": True}).json()
+    assert [e["resource"] for e in body["context"]["draftOrders"]["entry"]] == story["drafts"]
+    response = requests.post(f"{served_demo.url}/cds-services/baclofen-order-sign", json=body, timeout=10)
+    topics = {card["source"]["topic"]["code"]: card["indicator"] for card in response.json()["cards"]}
+    assert topics == story["expect"]["fires"]

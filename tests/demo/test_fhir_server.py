@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 import requests
 
-from fhir_fixtures.fhir_server import InMemoryFhir, create_fhir_app
+from fhir_fixtures.fhir_server import InMemoryFhir, SimulatedFailure, create_fhir_app, simulated_failures
 from tests.fhir_server_helpers import serve_wsgi
 
 LOINC = "http://loinc.org"
@@ -209,3 +209,35 @@ def test_conflicting_fixture_ids_are_refused():
     with pytest.raises(ValueError):
         InMemoryFhir([{"resourceType": "Patient", "id": "x", "gender": "male"},
                       {"resourceType": "Patient", "id": "x", "gender": "female"}])
+
+
+@pytest.mark.parametrize("reason, status, check", [
+    ("HTTP 503", 503, lambda r: r.json()["resourceType"] == "OperationOutcome"),
+    ("OperationOutcome", 200, lambda r: r.json()["resourceType"] == "OperationOutcome"),
+    ("unreadable", 200, lambda r: r.text.startswith("<html>")),
+    ("timeout", 504, lambda r: r.elapsed.total_seconds() >= 0.3),
+])
+def test_simulated_failures_hit_only_the_matching_query(reason, status, check):
+    failure = SimulatedFailure("Observation", "p1", frozenset({f"{LOINC}|2160-0"}), reason)
+    with serve_wsgi(create_fhir_app(RESOURCES, [failure], timeout_seconds=0.3)) as served:
+        failed = requests.get(f"{served.url}/Observation", timeout=5, params={
+            "patient": "Patient/p1", "code": f"{LOINC}|2160-0,{LOINC}|14682-9"})
+        assert failed.status_code == status and check(failed)
+        posted = requests.post(f"{served.url}/Observation/_search", timeout=5,
+                               data={"patient": "p1", "code": f"{LOINC}|2160-0"})
+        assert posted.status_code == status
+        for params in ({"patient": "p1", "code": f"{LOINC}|2823-3"},
+                       {"patient": "p2", "code": f"{LOINC}|2160-0"}):
+            assert requests.get(f"{served.url}/Observation", params=params, timeout=5).json()["total"] == 1
+
+
+def test_failures_are_located_by_the_prefetch_templates():
+    story = {"id": "s", "patient": {"resourceType": "Patient", "id": "p1"},
+             "unavailable": {"creatinine": "HTTP 503", "patient": "timeout"}}
+    templates = {"patient": "Patient/{{context.patientId}}",
+                 "creatinine": "Observation?patient={{context.patientId}}&code=http://loinc.org|2160-0,"
+                               "http://loinc.org|14682-9&_sort=-date&_count=10"}
+    assert simulated_failures([story], templates) == [
+        SimulatedFailure("Observation", "p1", frozenset({f"{LOINC}|2160-0", f"{LOINC}|14682-9"}), "HTTP 503"),
+        SimulatedFailure("Patient", "p1", frozenset(), "timeout"),
+    ]

@@ -9,8 +9,11 @@ import time
 
 import pytest
 
-from .conftest import (FEEDBACK_PATH, HOOK_PATH, ISSUER_A, ISSUER_B, PUBLIC_URL, bearer,
-                       claims_for, feedback_body, fhir_base, new_key, order_sign_body, sign)
+from service.app import create_app
+
+from .conftest import (FEEDBACK_PATH, HOOK_PATH, ISSUER_A, ISSUER_B, PUBLIC_URL, app_config,
+                       b64_json, bearer, claims_for, feedback_body, fhir_base, new_key,
+                       order_sign_body, sign)
 from .test_verifier import hs256_with_public_key
 
 DISCOVERY_PATH = "/cds-services"
@@ -25,7 +28,6 @@ def _not_bearer(keys, path):
 
 
 def _alg_none(keys, path):
-    from .conftest import b64_json
     header = {"alg": "none", "typ": "JWT", "kid": keys["a_es384"].kid}
     return bearer(f"{b64_json(header)}.{b64_json(claims_for(PUBLIC_URL + path))}.")
 
@@ -39,7 +41,6 @@ def _unknown_kid(keys, path):
 
 
 def _tampered_payload(keys, path):
-    from .conftest import b64_json
     header, _, signature = sign(claims_for(PUBLIC_URL + path), keys["a_es384"]).split(".")
     return bearer(f"{header}.{b64_json(claims_for(PUBLIC_URL + path))}.{signature}")
 
@@ -187,9 +188,6 @@ def test_non_cds_endpoints_need_no_token(client, path):
 
 
 def test_audience_without_public_url_is_the_request_url(tmp_path, jwks_files, keys):
-    from service.app import create_app
-
-    from .conftest import app_config
     config = app_config(tmp_path, jwks_files)
     config["server"]["public_url"] = ""
     client = create_app(config).test_client()
@@ -205,8 +203,5 @@ def test_audience_without_public_url_is_the_request_url(tmp_path, jwks_files, ke
 
 
 def test_without_issuers_the_app_runs_unauthenticated(tmp_path):
-    from service.app import create_app
-
-    from .conftest import app_config
     client = create_app(app_config(tmp_path, None)).test_client()
     assert client.get(DISCOVERY_PATH).status_code == 200

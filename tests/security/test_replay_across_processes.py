@@ -91,6 +91,21 @@ def post_feedback(base: str, token: str) -> int:
     return response.status_code
 
 
+def post_chunked(base: str, token: str, size: int) -> int:
+    """A body with no Content-Length (Transfer-Encoding: chunked) of `size` bytes."""
+    def chunks():
+        yield b'{"feedback": "'
+        for _ in range(size // 65536):
+            yield b"x" * 65536
+        yield b'"}'
+    try:
+        response = requests.post(base + FEEDBACK_PATH, data=chunks(), timeout=10, headers={
+            **bearer(token), "Content-Type": "application/json", "Connection": "close"})
+    except requests.ConnectionError:  # the server may close before reading it all
+        return 413
+    return response.status_code
+
+
 def stored_feedback(folder: Path) -> int:
     with sqlite3.connect(folder / "shared-store.sqlite3") as connection:
         return connection.execute("select count(*) from feedback").fetchone()[0]
@@ -104,6 +119,8 @@ def test_replay_to_another_process_is_refused(tmp_path, jwks_files, token_for):
         assert post_feedback(second, token) == 401
         assert post_feedback(first, token) == 401
         assert post_feedback(second, token_for(FEEDBACK_PATH)) == 200
+        # gunicorn de-chunks bodies: the size limit still holds without a Content-Length
+        assert post_chunked(first, token_for(FEEDBACK_PATH), 2 * 1024 * 1024) == 413
     assert stored_feedback(tmp_path) == 2
 
 

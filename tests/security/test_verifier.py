@@ -241,3 +241,66 @@ def test_unknown_kid_reloads_the_key_file_at_most_once_per_interval(tmp_path, ke
     newer = new_key("ES384")
     path.write_text(json.dumps({"keys": [newer.jwk()]}))
     assert fresh.verify(sign(claims_for(AUDIENCE), newer), AUDIENCE)
+
+
+# --- key sets fetched over HTTP (jwks_url, allow-listed jku) -------------------------------
+
+def serve_jwks(httpserver, path: str, *signing_keys) -> str:
+    httpserver.expect_request(path).respond_with_json({"keys": [k.jwk() for k in signing_keys]})
+    return httpserver.url_for(path)
+
+
+def test_jwks_url_is_fetched_when_needed_and_cached(httpserver, keys):
+    url = serve_jwks(httpserver, "/jwks.json", keys["a_es384"])
+    verifier = Verifier(AuthConfig(issuers=[{"iss": ISSUER_A, "jwks_url": url}],
+                                   jwks_refetch_interval=3600))
+    verifier.load_key_files()  # a URL is not fetched at start-up
+    assert httpserver.log == []
+    for _ in range(3):
+        assert verifier.verify(sign(claims_for(AUDIENCE), keys["a_es384"]), AUDIENCE)
+    assert len(httpserver.log) == 1
+    # unknown kids do not make it refetch within the interval
+    for _ in range(3):
+        assert refused(verifier, sign(claims_for(AUDIENCE), new_key("ES384"))) == "unknown kid"
+    assert len(httpserver.log) == 1
+
+
+def test_allow_listed_jku_supplies_a_key_the_configured_set_lacks(httpserver, jwks_files, keys):
+    jku = serve_jwks(httpserver, "/jku.json", keys["jku_es384"])
+    auth = auth_config(jwks_files)
+    auth["issuers"][0]["jku"] = [jku]
+    verifier = Verifier(AuthConfig(**auth))
+    verifier.load_key_files()
+    token = sign(claims_for(AUDIENCE), keys["jku_es384"], jku=jku)
+    assert verifier.verify(token, AUDIENCE)["iss"] == ISSUER_A
+    # a key of the configured set needs no fetch, even with the jku header
+    assert verifier.verify(sign(claims_for(AUDIENCE), keys["a_es384"], jku=jku), AUDIENCE)
+    assert len(httpserver.log) == 1
+    # the same jku is not allowed for issuer B
+    token_b = sign(claims_for(AUDIENCE, issuer=ISSUER_B), keys["jku_es384"], jku=jku)
+    assert refused(verifier, token_b) == "jku not allowed"
+
+
+def test_jku_key_set_behind_a_redirect_is_not_followed(httpserver, jwks_files, keys):
+    target = serve_jwks(httpserver, "/real.json", keys["jku_es384"])
+    httpserver.expect_request("/moved.json").respond_with_data(
+        "", status=302, headers={"Location": target})
+    jku = httpserver.url_for("/moved.json")
+    auth = auth_config(jwks_files)
+    auth["issuers"][0]["jku"] = [jku]
+    verifier = Verifier(AuthConfig(**auth))
+    token = sign(claims_for(AUDIENCE), keys["jku_es384"], jku=jku)
+    assert refused(verifier, token) == "unknown kid"
+    assert [request.path for request, _ in httpserver.log] == ["/moved.json"]
+
+
+def test_unreachable_key_set_refuses_without_error():
+    verifier = Verifier(AuthConfig(issuers=[{"iss": ISSUER_A,
+                                             "jwks_url": "http://127.0.0.1:9/jwks.json"}]))
+    assert refused(verifier, sign(claims_for(AUDIENCE), new_key("ES384"))) == "unknown kid"
+
+
+def test_token_lifetime_is_bounded(verifier, keys):
+    now = int(time.time())
+    token = sign(claims_for(AUDIENCE, iat=now, exp=now + 7200), keys["a_es384"])
+    assert refused(verifier, token) == "lifetime too long"

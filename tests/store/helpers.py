@@ -92,6 +92,18 @@ def store(config):
     opened.close()
 
 
+def columns_containing(engine, needle: str) -> list[tuple[str, str]]:
+    """(table, value) for every value in every column of every table that contains needle."""
+    from sqlalchemy import inspect, text
+
+    found = []
+    with engine.connect() as connection:
+        for table in inspect(connection).get_table_names():
+            for row in connection.execute(text(f'SELECT * FROM "{table}"')):
+                found += [(table, str(v)) for v in row if needle.lower() in str(v).lower()]
+    return found
+
+
 def make_card(topic: str, indicator: str = "warning", suggestions: int = 1) -> dict:
     """A CDS Hooks card as the engine builds it, with fresh uuids."""
     card = {

@@ -1,7 +1,8 @@
 """Every fixture story through the HTTP API: each expected topic fires with its indicator,
 each silent topic stays silent, on order-sign, order-select and medication-prescribe,
 with a complete prefetch (no fhirServer at all) and with no prefetch (the service fetches
-everything from the fixture FHIR server over real HTTP on loopback).
+everything from the fixture FHIR server over real HTTP on loopback). Stories about a failed
+FHIR query run once more with those queries failing (`expect_unavailable`).
 """
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def test_there_are_stories():
 
 @pytest.mark.parametrize("prefetch", ["complete", "none"], ids=["prefetch", "fetch"])
 @pytest.mark.parametrize("hook", HOOKS)
-@pytest.mark.parametrize("story_id, data", CASES, ids=[s if d == "complete" else f"{s}-failing" for s, d in CASES])
+@pytest.mark.parametrize("story_id, data", CASES,
+                         ids=[s if d == "complete" else f"{s}-failing" for s, d in CASES])
 def test_story_cards(story_id, data, hook, prefetch, stories, fixture_fhir, healthy_fhir,
                      failing_fhir, client, services):
     story, service = stories[story_id], services[hook]

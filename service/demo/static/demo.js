@@ -99,14 +99,17 @@ async function orderSignService() {
   return demo.serviceId;
 }
 
-async function signOrder(event) {
+// Sign the composed order, or (storyOrder) the draft orders of the patient's story.
+async function signOrder(event, storyOrder = false) {
   event.preventDefault();
   clearCards("Signing: asking the CDS service...");
-  byId("sign").disabled = true;
+  const buttons = document.querySelectorAll("#sign, .sign-story");
+  for (const button of buttons) button.disabled = true;
   try {
     const serviceId = await orderSignService();
+    const order = storyOrder ? { storyOrder: true } : { order: orderFromForm() };
     const hookRequest = await postJson("/demo/api/hook-request",
-      { patientId: demo.patientId, hook: "order-sign", order: orderFromForm() });
+      { patientId: demo.patientId, hook: "order-sign", ...order });
     const started = performance.now();
     const answer = await postJson(`/cds-services/${serviceId}`, hookRequest);
     const elapsed = Math.round(performance.now() - started);
@@ -114,7 +117,7 @@ async function signOrder(event) {
   } catch (error) {
     setStatus(String(error.message || error), "error");
   } finally {
-    byId("sign").disabled = false;
+    for (const button of buttons) button.disabled = false;
   }
 }
 
@@ -252,7 +255,10 @@ document.addEventListener("DOMContentLoaded", () => {
   byId("patient-filter").addEventListener("input", filterPatients);
   byId("product").addEventListener("change", productChanged);
   for (const id of ["dose", "frequency", "reason"]) byId(id).addEventListener("input", describeOrder);
-  byId("order-form").addEventListener("submit", signOrder);
+  byId("order-form").addEventListener("submit", (event) => signOrder(event));
+  for (const button of document.querySelectorAll(".sign-story")) {
+    button.addEventListener("click", (event) => signOrder(event, true));
+  }
   const requested = new URLSearchParams(location.search).get("patient");
   if (requested && document.querySelector(`.patient-pick[data-patient-id="${CSS.escape(requested)}"]`)) {
     choosePatient(requested);
