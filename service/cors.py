@@ -13,4 +13,6 @@ def install_cors(app: Flask, origins: list[str]) -> None:
         allow_headers=["Authorization", "Content-Type"],
         methods=["GET", "POST", "OPTIONS"],
         max_age=600,
+        # Chrome asks before a public page (the Sandbox) calls a server on the local network.
+        allow_private_network=True,
     )

@@ -45,7 +45,7 @@ def data_unavailable(facts: Facts):
     if not failed:
         return None
     lines = "\n".join(f"- {CHECKS[key]}: {facts.unavailable[key]}" for key in failed)
-    names = ", ".join(CHECKS[key].split(" (")[0] for key in failed)
+    names = ", ".join(dict.fromkeys(CHECKS[key].split(" (")[0] for key in failed))
     return Finding("data-unavailable", "warning",
                    f"Some baclofen checks could not run: {names}"[:139],
                    f"These checks could not run because the data could not be read:\n\n{lines}\n\n"

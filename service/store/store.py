@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 import random
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import bindparam, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -65,12 +66,13 @@ class Store:
         self._is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._is_postgresql else sqlite.insert
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._claim_statement = _claim_statement(self._insert)
 
     # -- cards ---------------------------------------------------------------------------
     def record_cards(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
                      cards: list[dict]) -> None:
-        """Keep one row per card, in one transaction (the caller logs a failure and still
-        answers the hook call)."""
+        """Keep one row per card with one bulk INSERT, atomic (the caller logs a failure
+        and still answers the hook call)."""
         if not cards:
             return
         patient_hash = hash_patient_id(self._patient_key, patient_id or "")
@@ -100,14 +102,9 @@ class Store:
         False while an earlier claim is unexpired. Atomic across processes and instances:
         a single INSERT .. ON CONFLICT .. RETURNING on the primary key."""
         now = utcnow()
-        statement = self._insert(jwt_ids).values(jti=jti, expires_at=utc_naive(expires_at))
-        statement = statement.on_conflict_do_update(
-            index_elements=[jwt_ids.c.jti],
-            set_={"expires_at": statement.excluded.expires_at},
-            where=jwt_ids.c.expires_at <= now,
-        ).returning(jwt_ids.c.jti)
+        parameters = {"claim_jti": jti, "claim_expires": utc_naive(expires_at), "claim_now": now}
         with self._hot_path() as connection:
-            claimed = connection.execute(statement).first() is not None
+            claimed = connection.execute(self._claim_statement, parameters).first() is not None
         if random.randrange(JTI_CLEANUP_ONE_IN) == 0:
             with self.engine.begin() as connection:
                 connection.execute(delete(jwt_ids).where(jwt_ids.c.expires_at <= now))
@@ -144,6 +141,18 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _claim_statement(insert):
+    """INSERT the jti, or take over an expired row; RETURNING a row only when claimed.
+    Built once (building it costs more than running it)."""
+    statement = insert(jwt_ids).values(jti=bindparam("claim_jti"),
+                                       expires_at=bindparam("claim_expires"))
+    return statement.on_conflict_do_update(
+        index_elements=[jwt_ids.c.jti],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=jwt_ids.c.expires_at <= bindparam("claim_now"),
+    ).returning(jwt_ids.c.jti)
 
 
 def _card_row(card: dict, service_id: str, hook: str, hook_instance: str,
@@ -206,8 +215,15 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800,
                                connect_args={"options": "-c synchronous_commit=off"})
     # Connections must never be shared between a gunicorn master and its forked workers.
-    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    reference = weakref.ref(engine)
+    os.register_at_fork(after_in_child=lambda: _forget_parent_connections(reference))
     return engine
+
+
+def _forget_parent_connections(reference: weakref.ref) -> None:
+    engine = reference()
+    if engine is not None:
+        engine.dispose(close=False)
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -100,8 +100,10 @@ def test_cors_preflight_allows_the_sandbox_headers(client):
         "Origin": "https://sandbox.cds-hooks.org",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type",
+        "Access-Control-Request-Private-Network": "true",
     })
     assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Private-Network"] == "true"
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed and "content-type" in allowed
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
