@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from service.config import ConfigError, load_config
 from tests.cds_spec import assert_valid_response
 from tests.conftest import SANDBOX_REQUESTS
 from tests.core.builders import hook_request
+from tests.fhir_server_helpers import serve_cli
 
 CLI = [sys.executable, "-m", "service.cli"]
 
@@ -92,33 +91,9 @@ def test_call_prints_the_error_of_a_bad_request(tmp_path):
     assert result.returncode == 1 and json.loads(result.stdout)["field"] == "hookInstance"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read()}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError("server did not come up")
-
-
 def test_serve_runs_under_gunicorn_and_answers_the_sandbox(tmp_path):
-    port = free_port()
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance")}
-    process = subprocess.Popen(CLI + ["serve", "--port", str(port), "--workers", "2"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base}/healthz", process)
+    with serve_cli(["--workers", "2"], tmp_path, env=env) as base:
         assert len(requests.get(f"{base}/cds-services").json()["services"]) == 3
         body = json.loads((SANDBOX_REQUESTS / "order-select-nomed.json").read_text())
         response = requests.post(f"{base}/cds-services/baclofen-order-select", json=body, timeout=10)
@@ -129,7 +104,5 @@ def test_serve_runs_under_gunicorn_and_answers_the_sandbox(tmp_path):
         response = requests.post(f"{base}/cds-services/baclofen-order-sign", data=chunks, timeout=10,
                                  headers={"Content-Type": "application/json"})
         assert response.status_code == 413 and "error" in response.json()
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=30)
-    assert "gunicorn" in stderr.lower() or "Booting worker" in stderr
+    log = "".join(path.read_text() for path in tmp_path.glob("serve-*.log"))
+    assert log.count("Booting worker") == 2  # gunicorn, not Flask's development server

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs
 
 import pytest
 from werkzeug import Response

@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 
 import requests
 
 from service.config import reference_markdown
 from tests.conftest import REPO_ROOT
-from tests.core.test_config_and_cli import CLI, free_port, wait_until_up
+from tests.fhir_server_helpers import serve_cli
 
 README = (REPO_ROOT / "README.md").read_text()
 
@@ -31,20 +30,12 @@ def test_readme_starts_with_the_two_set_up_commands():
 
 def test_readme_curl_walkthrough_shows_a_critical_renal_card(tmp_path):
     example = json.loads((REPO_ROOT / "fhir_fixtures/examples/order-sign-renal-avoid.json").read_text())
-    port = free_port()
-    example["fhirServer"] = example["fhirServer"].replace(":8080", f":{port}")
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance")}
-    process = subprocess.Popen(CLI + ["serve", "--demo", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base}/healthz", process)
+    with serve_cli(["--demo"], tmp_path, env=env) as base:
+        example["fhirServer"] = example["fhirServer"].replace("http://127.0.0.1:8080", base)
         response = requests.post(f"{base}/cds-services/baclofen-order-sign", json=example, timeout=10)
         assert response.status_code == 200
         cards = response.json()["cards"]
         renal = next(card for card in cards if card["source"]["topic"]["code"] == "renal-avoid")
         assert renal["indicator"] == "critical" and "eGFR 24" in renal["summary"]
         assert requests.get(f"{base}/demo", timeout=10).status_code == 200
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)

@@ -6,27 +6,17 @@ deterministically; one server with 2 workers hit concurrently shows the claim is
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import requests
 
-from .conftest import FEEDBACK_PATH, ISSUER_A, PUBLIC_URL, REPO_ROOT, bearer, feedback_body
+from tests.fhir_server_helpers import serve_cli
+
+from .conftest import FEEDBACK_PATH, ISSUER_A, PUBLIC_URL, bearer, feedback_body
 
 STARTUP_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_config(folder: Path, jwks_file: Path) -> Path:
@@ -47,42 +37,11 @@ jwks_file = "{jwks_file}"
     return path
 
 
-@contextmanager
 def served(config: Path, workers: int):
-    """`baclofen-cds serve` in a subprocess; yields its base URL; stopped by its own pid."""
-    port = free_port()
-    log_file = (config.parent / f"serve-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--config", str(config),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--threads", "1"],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log_file,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(config.parent)})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, process, Path(log_file.name))
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log_file.close()
-
-
-def wait_until_up(base: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"serve exited: {log.read_text()[-2000:]}")
-        try:
-            if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    pytest.fail("serve did not come up")
+    """`baclofen-cds serve` in a subprocess with a minimal environment; yields its base URL."""
+    return serve_cli(["--config", str(config), "--workers", str(workers), "--threads", "1"],
+                     config.parent, env={"PATH": "/usr/bin:/bin", "HOME": str(config.parent)},
+                     startup_seconds=STARTUP_SECONDS)
 
 
 def post_feedback(base: str, token: str) -> int:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -17,11 +16,8 @@ SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
 
 
 def sandbox_token_file() -> dict:
-    for root in (REPO_ROOT.parent / "shared", Path("/work/shared")):
-        path = root / "cds-hooks" / "sandbox-token.json"
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip("sandbox-token.json not available (expected at ../shared/cds-hooks)")
+    """A real token the Sandbox sent (a copy of shared/cds-hooks/sandbox-token.json)."""
+    return json.loads((REPO_ROOT / "tests" / "data" / "sandbox-token.json").read_text())
 
 
 @pytest.fixture

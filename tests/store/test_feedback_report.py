@@ -12,7 +12,6 @@ from service import create_app
 from service.store.commands import main as store_cli
 from service.store.schema import cards as cards_table
 from tests.store.helpers import ORDER_SIGN, PATIENT_ID, make_card, make_config
-from tests.store.helpers import database_url  # noqa: F401 - fixture
 
 FEEDBACK = f"/cds-services/{ORDER_SIGN}/feedback"
 TOKEN = "admin-token-for-tests-0123456789"

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from service import create_app
 from tests.store.helpers import ORDER_SIGN, PATIENT_ID, columns_containing, make_card, make_config
-from tests.store.helpers import database_url  # noqa: F401 - fixture
 
-SANDBOX = Path(__file__).resolve().parents[2] / "shared" / "cds-hooks" / "sandbox-requests"
+from tests.conftest import SANDBOX_REQUESTS as SANDBOX
 FEEDBACK = f"/cds-services/{ORDER_SIGN}/feedback"
 WHEN = "2026-11-21T22:33:41.304Z"
 

@@ -7,11 +7,8 @@ import json
 import multiprocessing
 import os
 import re
-import subprocess
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,45 +16,18 @@ from sqlalchemy import Integer, cast, func, select
 
 from service.store import open_store
 from service.store.schema import feedback
-from tests.core.test_config_and_cli import free_port
+from tests.fhir_server_helpers import serve_cli
 from tests.store.helpers import ORDER_SIGN, PATIENT_ID, make_card, make_config
-from tests.store.helpers import database_url  # noqa: F401 - fixture
 
 CLIENTS, ITEMS_PER_CLIENT = 8, 500
-REPO_ROOT = Path(__file__).resolve().parents[1]
-def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited with {process.returncode}")
-        try:
-            if requests.get(f"{url}/metrics", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise AssertionError("serve did not come up")
-
-
 @pytest.fixture
 def served(database_url, tmp_path):
     """`baclofen-cds serve` with 2 gunicorn workers; yields (base URL, config)."""
     config = make_config(database_url, tmp_path / "instance")
-    port = free_port()
     environment = {**os.environ, "BACLOFEN_CDS_STORE__URL": database_url,
-                   "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(config.instance_path),
-                   "BACLOFEN_CDS_AUTH__ALLOW_UNAUTHENTICATED": "true"}
-    log = (tmp_path / "serve.log").open("wb")  # a pipe nobody reads would fill and block
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--workers", "2", "--port", str(port)],
-        cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, process)
+                   "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(config.instance_path)}
+    with serve_cli(["--workers", "2"], tmp_path, env=environment) as url:
         yield url, config
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 def _post_feedback(url: str, card_uuids: list[str]) -> list[int]:

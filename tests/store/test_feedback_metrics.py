@@ -13,7 +13,7 @@ import pytest
 from service import create_app, metrics
 from tests.store.helpers import make_card, make_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _value(text: str, name: str, **labels) -> float:
