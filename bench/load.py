@@ -5,8 +5,9 @@ Scenarios, each a realistic order-sign request built from a fixture story:
   fetch     no prefetch: the service reads 7 queries from a local FHIR server (a second
             gunicorn process serving the bundled fixtures).
 For each: throughput and latency with wrk (16 connections), latency at one connection
-(close to the server-side time: loopback adds ~0.1 ms), and each worker's RSS before and
-after 10,000 more requests (memory must stay flat).
+(close to the server-side time: loopback adds ~0.1 ms), the service's own timer from its
+Prometheus histogram, and each worker's RSS after warm-up and after 10,000 and 20,000 more
+requests (memory must stay flat).
 
     .venv/bin/python bench/load.py            # needs wrk: apt-get install wrk
     .venv/bin/python bench/load.py --seconds 5 --scenario prefetch
@@ -51,9 +52,9 @@ def wait_up(url: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or the worker still booting
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
 
@@ -63,11 +64,11 @@ def start(command: list[str], env: dict) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def start_service(workdir: Path) -> tuple[subprocess.Popen, str]:
+def start_service(workdir: Path, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(workdir / "instance")}
     process = start([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
-                     "--workers", "2"], env)
+                     "--workers", "2", "--threads", str(threads)], env)
     base = f"http://127.0.0.1:{port}"
     wait_up(f"{base}/healthz")
     return process, base
@@ -111,6 +112,27 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def server_side_latency(base: str) -> dict:
+    """p50/p99 of the service's own request timer, read from its Prometheus histogram
+    (all requests of the run, both workers), interpolated within buckets."""
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    pattern = r'cds_hook_duration_seconds_bucket\{le="([^"]+)",service="baclofen-order-sign"\} ([\d.e+]+)'
+    buckets = [(float(le), float(count)) for le, count in re.findall(pattern, text)]
+    total = buckets[-1][1]
+    return {f"p{q}_ms": round(_quantile(buckets, total * q / 100) * 1000, 2) for q in (50, 99)}
+
+
+def _quantile(buckets: list[tuple[float, float]], rank: float) -> float:
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / max(count - lower_count, 1)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
 def request_body(scenario: str, fhir_base: str | None) -> dict:
     from service.declarations import prefetch_templates
     from cards.knowledge import load_knowledge
@@ -129,11 +151,11 @@ def requests_until(base: str, body_file: Path, count: int) -> None:
         done += wrk(f"{base}/cds-services/baclofen-order-sign", body_file, 2, 16)["requests"]
 
 
-def run_scenario(scenario: str, seconds: int, workdir: Path) -> dict:
+def run_scenario(scenario: str, seconds: int, workdir: Path, threads: int) -> dict:
     fhir = None
     if scenario == "fetch":
         fhir, fhir_base = start_fhir_server()
-    service, base = start_service(workdir)
+    service, base = start_service(workdir, threads)
     try:
         body = request_body(scenario, fhir_base if fhir else None)
         body_file = workdir / f"{scenario}.json"
@@ -148,9 +170,13 @@ def run_scenario(scenario: str, seconds: int, workdir: Path) -> dict:
         single = wrk(url, body_file, seconds, 1)
         requests_until(base, body_file, 10_000 - loaded["requests"] - single["requests"])
         rss_after = worker_rss_kib(service)
-        return {"scenario": scenario, "cards": topics, "request_bytes": body_file.stat().st_size,
+        requests_until(base, body_file, 10_000)
+        rss_after_20k = worker_rss_kib(service)
+        return {"scenario": scenario, "threads_per_worker": threads, "cards": topics,
+                "server_side": server_side_latency(base), "request_bytes": body_file.stat().st_size,
                 "loaded_16_connections": loaded, "single_connection": single,
-                "worker_rss_kib_before": rss_before, "worker_rss_kib_after_10k": rss_after}
+                "worker_rss_kib_before": rss_before, "worker_rss_kib_after_10k": rss_after,
+                "worker_rss_kib_after_20k": rss_after_20k}
     finally:
         for process in (service, fhir):
             if process:
@@ -162,12 +188,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--scenario", choices=("prefetch", "fetch", "all"), default="all")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (serve --threads)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     scenarios = ("prefetch", "fetch") if args.scenario == "all" else (args.scenario,)
     with tempfile.TemporaryDirectory() as workdir:
-        results = [run_scenario(s, args.seconds, Path(workdir)) for s in scenarios]
+        results = [run_scenario(s, args.seconds, Path(workdir), args.threads) for s in scenarios]
     print(json.dumps(results, indent=2))
 
 

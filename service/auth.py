@@ -319,23 +319,6 @@ def _describe_jwt_error(exc: jwt.PyJWTError) -> str:
 
 # --- replay ---------------------------------------------------------------------------
 
-class MemoryJtiStore:
-    """Seen jti values of this process only: used when no store is opened (unit tests)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def claim_jti(self, jti: str, expires_at: datetime) -> bool:
-        now = datetime.now(timezone.utc)
-        with self._lock:
-            self._seen = {key: until for key, until in self._seen.items() if until > now}
-            if jti in self._seen:
-                return False
-            self._seen[jti] = expires_at
-            return True
-
-
 def replay_key(issuer: str, jti: str) -> str:
     """jti values are unique per issuer; stored hashed so the store keeps a fixed-size key."""
     return hashlib.sha256(f"{issuer}\0{jti}".encode()).hexdigest()
@@ -384,11 +367,6 @@ def install(app: Flask, state: Any) -> None:
                     extra={"event": "auth_disabled"})
         return
     verifier = Verifier.from_config(config)
-    fallback_store = MemoryJtiStore()
-
-    def jti_store():
-        store = state.store
-        return store if hasattr(store, "claim_jti") else fallback_store
 
     @app.before_request
     def _authenticate_cds_client():
@@ -397,7 +375,7 @@ def install(app: Flask, state: Any) -> None:
         try:
             token = bearer_token(request.headers.get("Authorization"))
             claims = verifier.verify(token, expected_audience(config.server.public_url))
-            claim_token(jti_store(), claims, verifier.leeway)
+            claim_token(state.store, claims, verifier.leeway)
         except AuthFailure as failure:
             _log_failure(failure)
             return unauthorized()

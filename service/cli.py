@@ -10,6 +10,9 @@ from .config import Config, ConfigError, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+# With --demo a hook call fetches from /demo/fhir on the same server: sync workers would
+# wait on each other.
+DEMO_THREADS = 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    serve.add_argument("--threads", type=int, default=None,
+                       help="threads per worker (default 1, sync workers; 4 with --demo, where "
+                            "the service fetches from its own /demo/fhir). More threads help "
+                            "when most calls wait on a slow FHIR server: docs/performance.md")
     serve.add_argument("--demo", action="store_true",
                        help="also serve the bundled fixture patients at /demo/fhir and the /demo page")
     serve.add_argument("--allow-unauthenticated", action="store_true",
@@ -68,7 +74,8 @@ def _serve(args) -> int:
     config = load_config(args.config, overrides=overrides)
     for warning in auth.startup_check(config, args.host, args.allow_unauthenticated):
         print(f"baclofen-cds: WARNING: {warning}", file=sys.stderr)
-    serving.run(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    threads = args.threads or (DEMO_THREADS if args.demo else 1)
+    serving.run(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
     return 0
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
+from datetime import datetime, timezone
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from service.auth import (AuthFailure, MemoryJtiStore, Verifier, bearer_token, claim_token,
+from service.auth import (AuthFailure, Verifier, bearer_token, claim_token,
                           is_cds_endpoint, parse_jwks)
 from service.config import AuthConfig, ConfigError
 
@@ -24,6 +26,23 @@ def verifier(jwks_files) -> Verifier:
     verifier = Verifier(AuthConfig(**auth_config(jwks_files)))
     verifier.load_key_files()
     return verifier
+
+
+class MemoryJtiStore:
+    """The store's claim_jti contract, in memory, for unit tests of the verifier."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def claim_jti(self, jti: str, expires_at: datetime) -> bool:
+        now = datetime.now(timezone.utc)
+        with self._lock:
+            self._seen = {key: until for key, until in self._seen.items() if until > now}
+            if jti in self._seen:
+                return False
+            self._seen[jti] = expires_at
+            return True
 
 
 def refused(verifier: Verifier, token: str, audience: str = AUDIENCE) -> str:
