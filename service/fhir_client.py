@@ -95,6 +95,8 @@ class FhirClient:
             raise _QueryFailed("timeout") from None
         except requests.RequestException:
             raise _QueryFailed("connection failed") from None
+        except (ValueError, UnicodeError):  # a URL or header the HTTP stack cannot send
+            raise _QueryFailed("request not sendable") from None
         if response.status_code != 200:
             raise _QueryFailed(f"HTTP {response.status_code}")
         try:

@@ -5,6 +5,7 @@ Every failure is an ApiError naming the field, so an integrator can fix the requ
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from .declarations import ContextField, ServiceDeclaration
 from .errors import ApiError, bad_request
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 FHIR_AUTHORIZATION_FIELDS = {
     "access_token": str, "token_type": str, "expires_in": int, "scope": str, "subject": str,
 }
@@ -146,6 +148,8 @@ def _check_fhir_authorization(body: dict, fhir_server: str | None) -> str | None
             raise bad_request(f"fhirAuthorization.{name}", f"must be a {kind.__name__}")
     if auth["token_type"].lower() != "bearer":
         raise bad_request("fhirAuthorization.token_type", "must be Bearer")
+    if not _BEARER_TOKEN.fullmatch(auth["access_token"]):
+        raise bad_request("fhirAuthorization.access_token", "must be a bearer token (RFC 6750 characters)")
     return auth["access_token"]
 
 

@@ -227,3 +227,4 @@ def test_referenced_medication_is_fetched(client, fhir_server):
     assert response.status_code == 200
     assert [r.path for r, _ in fhir_server.log] == ["/fhir/Medication/med-1"]
     assert "start-dose-high" in topics(response.json)
+

@@ -259,3 +259,12 @@ def test_unknown_service_is_404(client):
 def test_wrong_method_is_405(client, method, path):
     response = getattr(client, method)(path)
     assert response.status_code == 405 and "error" in response.json
+
+
+@pytest.mark.parametrize("token", ["tok\u014den", "a b", "token\n", "ünïcode"])
+def test_an_access_token_that_is_not_a_bearer_token_is_400(client, token):
+    body = hook_request(fhir_server="https://ehr.example.org/fhir", token="t")
+    body["fhirAuthorization"]["access_token"] = token
+    response = post(client, body)
+    assert response.status_code == 400
+    assert response.json["field"] == "fhirAuthorization.access_token"
