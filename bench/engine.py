@@ -25,7 +25,7 @@ from fhir_fixtures.requests import hook_request  # noqa: E402
 from service import create_app  # noqa: E402
 from service.declarations import SERVICES_BY_ID  # noqa: E402
 from service.gather import gather  # noqa: E402
-from service.hooks import _hook_data, read_drafts  # noqa: E402
+from service.hooks import hook_data as build_hook_data, read_drafts  # noqa: E402
 from service.request_checks import check_hook_call  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def hook_data(state, story: dict):
     call = check_hook_call(body, SERVICES_BY_ID["baclofen-order-sign"], state.config.server)
     drafts, medications = read_drafts(call)
     gathered = gather(call, state.prefetch_templates, state.fhir)
-    return _hook_data(call, drafts, medications, gathered, {})
+    return build_hook_data(call, drafts, medications, gathered, {})
 
 
 def per_call_ms(data, knowledge, rounds: int) -> list[float]:

@@ -14,9 +14,9 @@ from .declarations import LAB_KEYS, SERVICES_BY_ID
 from .errors import ApiError, bad_request
 from .gather import Gathered, fetch_medications, gather
 from .logs import get_logger
-from .state import app_state
 from .parsing import Unreadable, parse_resource
 from .request_checks import HookCall, check_hook_call, read_json_body
+from .state import app_state
 
 blueprint = Blueprint("hooks", __name__)
 log = get_logger()
@@ -29,19 +29,24 @@ def call_service(service_id: str):
     if service is None:
         raise ApiError(404, f"no CDS service with id {service_id!r}")
     started = time.perf_counter()
-    status = 200
+    status = 500
     try:
-        body = read_json_body(request, state.config.server)
-        call = check_hook_call(body, service, state.config.server)
-        cards = answer(call, state)
+        response = _respond(service, state, started)
+        status = 200
+        return response
     except ApiError as error:
         status = error.status
         raise
     finally:
         metrics.observe_hook(service_id, status, time.perf_counter() - started)
+
+
+def _respond(service, state, started: float):
+    call = check_hook_call(read_json_body(request, state.config.server), service, state.config.server)
+    cards = answer(call, state)
     _record(call, cards, state)
     log.info("hook answered", extra={
-        "event": "hook_answered", "hook_instance": call.hook_instance, "service": service_id,
+        "event": "hook_answered", "hook_instance": call.hook_instance, "service": service.id,
         "status": 200, "cards": len(cards), "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "topics": [card["source"]["topic"]["code"] for card in cards if "topic" in card.get("source", {})],
     })
@@ -61,7 +66,7 @@ def answer(call: HookCall, state) -> list[dict]:
         return []
     gathered = gather(call, state.prefetch_templates, state.fhir)
     unavailable.update(gathered.unavailable)
-    data = _hook_data(call, drafts, medications, gathered, unavailable)
+    data = hook_data(call, drafts, medications, gathered, unavailable)
     return engine.evaluate(data, state.knowledge)
 
 
@@ -107,7 +112,7 @@ def _parse_draft(resource: dict, where: str, call: HookCall) -> dict:
         raise bad_request(f"{where}.{problem.field}", problem.message) from None
 
 
-def _hook_data(call: HookCall, drafts, medications, gathered: Gathered, unavailable) -> HookData:
+def hook_data(call: HookCall, drafts, medications, gathered: Gathered, unavailable) -> HookData:
     resources = gathered.resources
     draft_ids = {draft.get("id") for draft in drafts}
     meds = resources.get(hookdata.MEDS, [])
