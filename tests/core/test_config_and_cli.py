@@ -106,3 +106,16 @@ def test_serve_runs_under_gunicorn_and_answers_the_sandbox(tmp_path):
         assert response.status_code == 413 and "error" in response.json()
     log = "".join(path.read_text() for path in tmp_path.glob("serve-*.log"))
     assert log.count("Booting worker") == 2  # gunicorn, not Flask's development server
+
+
+def test_rules_command_prints_docs_rules_md(tmp_path):
+    result = subprocess.run(CLI + ["rules"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
+
+
+def test_rules_command_shows_a_site_override(tmp_path):
+    config = write(tmp_path, "[knowledge.renal]\navoid_below_egfr = 25\n")
+    result = subprocess.run(CLI + ["rules", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "eGFR < 25" in result.stdout
