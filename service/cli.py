@@ -73,7 +73,7 @@ def _serve(args) -> int:
     overrides = {"demo": {"enabled": True}} if args.demo else {}
     config = load_config(args.config, overrides=overrides)
     for warning in auth.startup_check(config, args.host, args.allow_unauthenticated):
-        print(f"baclofen-cds: WARNING: {warning}", file=sys.stderr)
+        print(f"baclofen-cds: {warning}", file=sys.stderr)
     threads = args.threads or (DEMO_THREADS if args.demo else 1)
     serving.run(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
     return 0
