@@ -161,7 +161,7 @@ def write_daily_dose(request: dict, daily_mg: float, strength: Strength | None,
     if regimen is None:
         return None
     writer = DosageWriter(request, product, knowledge, stu3)
-    resource = writer.resource(writer.instructions(regimen, keep_timing=_same(regimen, ordered)))
+    resource = writer.resource(writer.instructions(regimen, keep_timing=keeps_timing(regimen, ordered)))
     how = regimen_text(regimen)
     changed = "" if abs(regimen.times - ordered) < _EPSILON else (
         f" (was {frequency_words(ordered)}: so that each dose is whole tablets of at most"
@@ -171,7 +171,8 @@ def write_daily_dose(request: dict, daily_mg: float, strength: Strength | None,
     return WrittenOrder(resource, description, how)
 
 
-def _same(regimen: Regimen, ordered: float) -> bool:
+def keeps_timing(regimen: Regimen, ordered: float) -> bool:
+    """The draft's own timing is kept when the regimen is equal doses at its frequency."""
     return regimen.equal and abs(regimen.times - ordered) < _EPSILON
 
 
@@ -186,6 +187,8 @@ class DosageWriter:
         self.template = instructions[0] if instructions else {}
         self.stu3 = _is_stu3(instructions) if stu3 is None else stu3
         self.ordered_quantity = dose_quantity(self.template) if self.template else None
+        # A draft that is already a taper: its first step's length must not bound a new dose.
+        self.steps_in_template = len({i.get("sequence") for i in instructions}) > 1
 
     def resource(self, instructions: list[dict]) -> dict:
         resource = copy_json(self.request)
@@ -210,6 +213,10 @@ class DosageWriter:
                        if key not in _DOSE_KEYS}
         if sequence is not None:
             instruction["sequence"] = sequence
+        repeat = timing.get("repeat")
+        if bounds_days is not None or self.steps_in_template:
+            for bounds in ("boundsDuration", "boundsPeriod", "boundsRange"):
+                (repeat or {}).pop(bounds, None)
         if bounds_days is not None:
             timing.setdefault("repeat", {})["boundsDuration"] = _days(bounds_days, self.knowledge)
         instruction["timing"] = timing
@@ -286,11 +293,15 @@ def _switch_medication(resource: dict, tablet: dict, knowledge: Knowledge) -> No
 
 def regimen_text(regimen: Regimen) -> str:
     """'10 mg three times daily (30 mg/day)' or '10 mg morning, 15 mg evening (25 mg/day)'."""
-    daily = f"({fmt(regimen.daily)} mg/day)"
+    return f"{doses_text(regimen)} ({fmt(regimen.daily)} mg/day)"
+
+
+def doses_text(regimen: Regimen) -> str:
+    """'10 mg three times daily' or '10 mg morning, 15 mg evening'."""
     if regimen.equal:
-        return f"{fmt(regimen.doses[0])} mg {frequency_words(regimen.times)} {daily}"
-    parts = [f"{fmt(dose)} mg {WHEN_WORDS.get(code, code)}" for dose, code in zip(regimen.doses, regimen.when)]
-    return f"{', '.join(parts)} {daily}"
+        return f"{fmt(regimen.doses[0])} mg {frequency_words(regimen.times)}"
+    return ", ".join(f"{fmt(dose)} mg {WHEN_WORDS.get(code, code)}"
+                     for dose, code in zip(regimen.doses, regimen.when))
 
 
 def product_note(product: Product) -> str:
@@ -299,7 +310,7 @@ def product_note(product: Product) -> str:
                 " the pharmacist chooses the product")
     if product.switched_to:
         return (f"; switched to baclofen {fmt(product.switched_to['mg'])} mg tablet (whole"
-                " tablets of the ordered product cannot make this dose)")
+                " tablets of the ordered product cannot make every dose)")
     return ""
 
 
