@@ -204,8 +204,8 @@ def all_stories() -> list[dict]:
                         {"renal-avoid": "critical"}, egfr=None, gender="male", given="Jorge", family="Alvarez",
                         extra=[condition(sid, "esrd"), condition(sid, "dialysis"), condition(sid, "sci")]))
     sid = "renal-avoid-creatinine-mgdl"
-    s.append(spasticity(sid, "80-year-old woman, creatinine 2.0 mg/dL (CKD-EPI 24.8), starting baclofen",
-                        {"renal-avoid": "critical", "elderly-start": "info"}, egfr=None, born="@today-80y-2m",
+    s.append(spasticity(sid, "80-year-old woman, creatinine 2.0 mg/dL (CKD-EPI 24.8), starting baclofen (avoid wins over the older-adult start)",
+                        {"renal-avoid": "critical"}, egfr=None, born="@today-80y-2m",
                         given="Edith", family="Marsh", extra=[lab(sid, "creatinine", 2.0, "@today-5d")]))
     s.append(spasticity("renal-edge-30", "MS patient with eGFR exactly 30: reduce, not avoid",
                         {"renal-reduce": "warning"}, egfr=30, given="Ruth", family="Lindqvist"))

@@ -104,8 +104,13 @@ def test_uuids_are_unique_within_and_across_calls():
 
 
 def test_cards_are_ordered_critical_warning_info():
-    data = hookdata_from_story(load_story("renal-avoid-creatinine-mgdl"))
-    assert [c["indicator"] for c in evaluate(data, K)] == ["critical", "info"]
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    orders = [[c["indicator"] for c in evaluate(hookdata_from_story(load_story(s)), K)] for s in story_ids()]
+    assert all(order == sorted(order, key=rank.get) for order in orders)
+    first = evaluate(hookdata_from_story(load_story("pediatric-creatinine-only")), K)
+    assert [c["indicator"] for c in first] == ["warning", "info"]
+    second = evaluate(hookdata_from_story(load_story("hypomagnesemia-renal")), K)
+    assert [c["indicator"] for c in second] == ["critical", "warning"]
 
 
 def test_summary_names_the_number_and_its_date():
