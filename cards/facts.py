@@ -56,6 +56,10 @@ class Facts:
         return age_on(self.birth_date, self.now.date()) if self.birth_date else None
 
     @cached_property
+    def adult(self) -> bool | None:
+        return None if self.age is None else self.age >= self.knowledge.value("age", "adult_years")
+
+    @cached_property
     def older_adult(self) -> bool:
         return self.age is not None and self.age >= self.knowledge.value("age", "older_adult_years")
 

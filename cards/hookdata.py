@@ -22,8 +22,9 @@ EGFR = "egfr"
 POTASSIUM = "potassium"
 MAGNESIUM = "magnesium"
 MEDICATION = "medication"  # a Medication a draft references that had to be fetched
+PROCEDURES = "procedures"  # dialysis procedures
 
-DATA_KEYS = (PATIENT, CONDITIONS, MEDS, CREATININE, EGFR, POTASSIUM, MAGNESIUM)
+DATA_KEYS = (PATIENT, CONDITIONS, MEDS, CREATININE, EGFR, POTASSIUM, MAGNESIUM, PROCEDURES)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class HookData:
     conditions: tuple[dict, ...] = ()
     # Lab Observations (creatinine, eGFR, potassium, magnesium) from all lab queries.
     observations: tuple[dict, ...] = ()
+    # Procedure resources of the patient (R4 JSON): dialysis performed recently.
+    procedures: tuple[dict, ...] = ()
+    # order-select: the unselected entries of context.draftOrders (not judged themselves,
+    # but they count for cramp context, duplicates and the combined daily dose).
+    other_drafts: tuple[dict, ...] = ()
     # Data key -> why it could not be read ("timeout", "HTTP 503", "OperationOutcome",
     # "unreadable"). A key absent here with no resources means "nothing on record".
     unavailable: Mapping[str, str] = field(default_factory=dict)

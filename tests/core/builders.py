@@ -12,6 +12,7 @@ SERVICE_FOR_HOOK = {
     "order-sign": "baclofen-order-sign",
     "order-select": "baclofen-order-select",
     "medication-prescribe": "baclofen-medication-prescribe",
+    "patient-view": "baclofen-patient-view",
 }
 
 
@@ -58,6 +59,7 @@ def complete_prefetch(**replace) -> dict:
         "egfr": bundle(observation("egfr-1", "98979-8", 85, "mL/min/{1.73_m2}")),
         "potassium": bundle(observation("k-1", "2823-3", 4.2, "mmol/L")),
         "magnesium": bundle(observation("mg-1", "19123-9", 2.0, "mg/dL")),
+        "procedures": bundle(),
     }
     prefetch.update(replace)
     return {key: value for key, value in prefetch.items() if value != "omit"}

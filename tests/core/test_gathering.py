@@ -36,6 +36,7 @@ def serve_normal_patient(server, latency: float = 0.0, lab_handler=None):
     server.expect_request("/fhir/Patient/pat-1").respond_with_handler(delayed(lambda r: patient()))
     server.expect_request("/fhir/Condition").respond_with_handler(delayed(lambda r: normal["conditions"]))
     server.expect_request("/fhir/MedicationRequest").respond_with_handler(delayed(lambda r: normal["meds"]))
+    server.expect_request("/fhir/Procedure").respond_with_handler(delayed(lambda r: normal["procedures"]))
     if lab_handler:
         server.expect_request("/fhir/Observation").respond_with_handler(lab_handler)
     else:
@@ -50,10 +51,12 @@ def test_missing_prefetch_keys_are_fetched_with_the_bearer_token(client, fhir_se
     assert response.status_code == 200
     assert_valid_response(response.json)
     asked = [(request.path, request.headers.get("Authorization")) for request, _ in fhir_server.log]
-    assert len(asked) == 6  # conditions, meds and four labs; the prefetched patient is not re-read
+    assert len(asked) == 7  # conditions, meds, procedures, four labs; not the prefetched patient
     assert all(auth == f"Bearer {TOKEN}" for _, auth in asked)
     assert "/fhir/Patient/pat-1" not in {path for path, _ in asked}
     assert {lab_key(r) for r, _ in fhir_server.log if r.path == "/fhir/Observation"} == set(LAB_CODES)
+    procedure_queries = [r for r, _ in fhir_server.log if r.path == "/fhir/Procedure"]
+    assert [r.args["status"] for r in procedure_queries] == ["completed,in-progress"]
     for request, _ in fhir_server.log:
         assert request.args["patient"] == "pat-1"
     assert "data-unavailable" not in topics(response.json)
