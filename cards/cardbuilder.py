@@ -10,6 +10,12 @@ SEVERITY = {"critical": 0, "warning": 1, "info": 2}
 MAX_SUMMARY = 139
 
 
+@dataclass(frozen=True)
+class DoseLimit:
+    mg: float  # daily dose this rule would set (mg/day), before rounding
+    name: str  # what set it, for the card text: "the renal limit", "the starting dose"...
+
+
 @dataclass
 class Finding:
     topic: str
@@ -18,6 +24,9 @@ class Finding:
     detail: str  # Markdown
     suggestions: list[dict] = field(default_factory=list)
     selection: str = "at-most-one"  # "any" when the suggestions complement each other
+    draft: str | None = None  # Draft.key of the draft the finding is about
+    dose_limit: DoseLimit | None = None  # rules 2, 7, 8, 9: the daily dose this rule allows
+    taper: bool = False  # rule 11: wants the taper plan from D0
 
 
 def build_cards(findings: list[Finding], knowledge: Knowledge) -> list[dict]:

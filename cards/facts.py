@@ -22,6 +22,7 @@ class Draft:
     starting: bool  # not a stop/cancel/complete order
     reason: frozenset  # condition concepts of its reasonCode/reasonReference
     indication: str  # cramps | spasticity | rheumatic | cerebral | unknown
+    key: str = ""  # stable per draft in one request: its id, else "#<index>"
 
     @property
     def d1(self) -> float | None:
@@ -137,16 +138,30 @@ class Facts:
         changed = therapy.changed_orders(self.active, draft.order)
         return therapy.total_dose(changed), changed
 
+    def course_start(self, draft: Draft) -> datetime | None:
+        """The earliest authoredOn of the course the draft continues (None: no course)."""
+        return therapy.earliest_authored((self.history or []) + [draft.order])
+
+    def established_therapy(self, draft: Draft) -> bool:
+        start = self.course_start(draft)
+        minimum = self.knowledge.value("dosing", "abrupt_stop_min_days")
+        return start is not None and days_between(start, self.now) >= minimum
+
+    def last_dose_change(self, draft: Draft) -> datetime | None:
+        """The latest authoredOn among the orders the draft replaces."""
+        return therapy.latest_authored(self.current_dose(draft)[1])
+
     # --- drafts --------------------------------------------------------------------------
     @cached_property
     def drafts(self) -> list[Draft]:
-        return [self._draft(request) for request in self.data.drafts]
+        return [self._draft(request, index) for index, request in enumerate(self.data.drafts)]
 
-    def _draft(self, request: dict) -> Draft:
+    def _draft(self, request: dict, index: int = 0) -> Draft:
         order = read_order(request, self.data.medications, self.knowledge)
         starting = order.status not in self.knowledge["request_status"]["stopping"]
         reason, has_reason = reason_concepts(request, self.condition_concepts, self.knowledge)
-        return Draft(order, starting, reason, indication(reason, has_reason, self.active_conditions))
+        return Draft(order, starting, reason, indication(reason, has_reason, self.active_conditions),
+                     key=order.id or f"#{index}")
 
     @cached_property
     def baclofen_drafts(self) -> list[Draft]:
