@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .dose import rewrite_dose
+from .dose_writer import write_daily_dose
 from .facts import Draft, Facts
 
 
@@ -20,12 +20,12 @@ def delete_draft(draft: Draft) -> dict | None:
 
 
 def update_dose(facts: Facts, draft: Draft, target_mg: float) -> dict | None:
-    rewritten = rewrite_dose(draft.order.resource, target_mg, draft.order.strength, facts.knowledge)
-    if rewritten is None:
+    """The draft rewritten to `target_mg` mg/day (cards/dose_writer.py); None when it cannot be."""
+    written = write_daily_dose(draft.order.resource, target_mg, draft.order.strength,
+                               facts.knowledge, stu3=facts.stu3, name=draft.order.name)
+    if written is None:
         return None
-    resource, how = rewritten
-    return {"type": "update", "description": f"Change {draft.order.name} to {how}.",
-            "resource": resource}
+    return {"type": "update", "description": written.description, "resource": written.resource}
 
 
 def order_lab(facts: Facts, lab: str, within_days: int | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""Daily dose in mg/day of a MedicationRequest (R4 or STU3), and rewriting it to a target.
+"""Daily dose in mg/day of a MedicationRequest (R4 or STU3); writing one is cards/dose_writer.py.
 
 Any part that cannot be read (unit, strength, frequency) makes the dose unknown (None):
 dose rules then stay silent rather than guess.
@@ -15,9 +15,6 @@ from .knowledge import Knowledge, normalize_unit
 
 _PER_ML = re.compile(r"(\d+(?:\.\d+)?)\s*mg\s*/\s*(\d+(?:\.\d+)?)?\s*ml")
 _MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
-# Doses are rewritten to multiples of half a 5 mg tablet.
-DOSE_GRAIN_MG = 2.5
-FREQUENCY_WORDS = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
 
 
 @dataclass(frozen=True)
@@ -168,108 +165,3 @@ def _ratio_per_day(ratio: dict, strength: Strength | None, knowledge: Knowledge)
     if mg is None or not hours or not span or span < 0:
         return None
     return mg * 24.0 / (span * hours)
-
-
-# --- rewriting a draft to a daily dose ---------------------------------------------------
-
-
-def rewrite_dose(request: dict, target_mg: float, strength: Strength | None,
-                 knowledge: Knowledge) -> tuple[dict, str] | None:
-    """A deep copy of the draft giving `target_mg` mg/day, and a sentence saying how.
-
-    Keeps the frequency when each dose comes out a multiple of 2.5 mg, else takes three,
-    two or one daily doses (the first that does). Count doses stay counts of the same
-    tablet when they come out in half tablets, else become mg. Only single-instruction
-    drafts are rewritten: splitting a complex regimen is the prescriber's call.
-    """
-    instructions = request.get("dosageInstruction") or ()
-    if len(instructions) != 1:
-        return None
-    instruction = instructions[0]
-    old_dose = dose_quantity(instruction)
-    per_day = administrations_per_day(instruction.get("timing"), knowledge)
-    if old_dose is None or not per_day:
-        return None
-    times = _times_for(target_mg, per_day)
-    per_dose = target_mg / times
-    new_request = copy_json(request)
-    new_instruction = new_request["dosageInstruction"][0]
-    quantity = _new_quantity(old_dose, per_dose, strength, knowledge)
-    _set_dose(new_instruction, quantity)
-    sig = f"{_fmt(per_dose)} mg {_frequency_words(times)}"
-    note = ""
-    if times != per_day:
-        note = (f" (was {_frequency_words(per_day)}: changed so each dose is a multiple of"
-                f" {_fmt(DOSE_GRAIN_MG)} mg)")
-        new_instruction["timing"] = {"repeat": {"frequency": int(times), "period": 1, "periodUnit": "d"}}
-    if "maxDosePerPeriod" in new_instruction:
-        new_instruction["maxDosePerPeriod"] = _daily_cap(target_mg, knowledge)
-    if "text" in new_instruction:
-        new_instruction["text"] = sig
-    return new_request, f"{_fmt(target_mg)} mg/day: {sig}{note}"
-
-
-def copy_json(value):
-    """Deep copy of plain JSON data (several times faster than copy.deepcopy)."""
-    if isinstance(value, dict):
-        return {key: copy_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [copy_json(item) for item in value]
-    return value
-
-
-def _times_for(target_mg: float, per_day: float) -> float:
-    for times in (per_day, 3.0, 2.0, 1.0):
-        if times >= 1 and _is_multiple(target_mg / times, DOSE_GRAIN_MG):
-            return times
-    return 1.0
-
-
-def _is_multiple(value: float, grain: float) -> bool:
-    return abs(value / grain - round(value / grain)) < 1e-6
-
-
-def _new_quantity(old: dict, per_dose_mg: float, strength: Strength | None,
-                  knowledge: Knowledge) -> dict:
-    unit = quantity_unit(old, knowledge.dose_units)
-    if strength and unit in knowledge.volume_units and strength.per_ml:
-        return {**_without(old, "value"), "value": round(per_dose_mg / strength.mg, 2)}
-    if strength and unit in knowledge.count_units and not strength.per_ml:
-        count = per_dose_mg / strength.mg
-        if _is_multiple(count, 0.5):
-            return {**_without(old, "value"), "value": _number(count)}
-    ucum = knowledge.systems["ucum"]
-    return {"value": _number(per_dose_mg), "unit": "mg", "system": ucum, "code": "mg"}
-
-
-def _set_dose(instruction: dict, quantity: dict) -> None:
-    holders = [instruction, *(instruction.get("doseAndRate") or ())]
-    for holder in holders:
-        if "doseQuantity" in holder or "doseRange" in holder:
-            holder.pop("doseRange", None)
-            holder["doseQuantity"] = quantity
-            return
-
-
-def _daily_cap(target_mg: float, knowledge: Knowledge) -> dict:
-    ucum = knowledge.systems["ucum"]
-    return {"numerator": {"value": _number(target_mg), "unit": "mg", "system": ucum, "code": "mg"},
-            "denominator": {"value": 1, "unit": "day", "system": ucum, "code": "d"}}
-
-
-def _frequency_words(times: float) -> str:
-    if float(times).is_integer() and int(times) in FREQUENCY_WORDS:
-        return FREQUENCY_WORDS[int(times)]
-    return f"{_fmt(times)} times a day"
-
-
-def _without(mapping: dict, key: str) -> dict:
-    return {k: v for k, v in mapping.items() if k != key}
-
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else round(value, 3)
-
-
-def _fmt(value: float) -> str:
-    return str(_number(value))

@@ -1,7 +1,7 @@
-"""Daily dose (mg/day) of every dose form in rules.md, and rewriting a draft to a target."""
+"""Daily dose (mg/day) of every dose form in rules.md (writing one: test_dose_writer.py)."""
 import pytest
 
-from cards.dose import Strength, daily_dose, product_strength, rewrite_dose
+from cards.dose import Strength, daily_dose, product_strength
 from cards.knowledge import load_knowledge
 
 K = load_knowledge()
@@ -105,37 +105,3 @@ def test_concurrent_instructions_add_and_sequential_take_the_max():
 ])
 def test_unknown_parts_make_the_dose_unknown(request_, strength):
     assert daily_dose(request_, strength, K) is None
-
-
-def test_rewrite_keeps_frequency_and_count_unit():
-    draft = {"id": "d1", "note": [{"text": "keep me"}], **r4(quantity(2, "{tbl}"), per_day(3))}
-    new, how = rewrite_dose(draft, 30, TAB10, K)
-    assert daily_dose(new, TAB10, K) == 30
-    assert new["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["code"] == "{tbl}"
-    assert new["id"] == "d1" and new["note"] == draft["note"]
-    assert draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 2  # untouched
-    assert "10 mg three times daily" in how
-
-
-def test_rewrite_changes_frequency_when_doses_would_not_split():
-    draft = r4(quantity(5, "mg"), per_day(3))
-    new, how = rewrite_dose(draft, 10, TAB10, K)
-    assert daily_dose(new, TAB10, K) == 10
-    assert "5 mg twice daily" in how and "was three times daily" in how
-
-
-def test_rewrite_switches_to_mg_when_tablets_do_not_split():
-    new, _ = rewrite_dose(r4(quantity(3, "{pill}"), per_day(1)), 15, Strength(20.0, False), K)
-    assert new["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] == {
-        "value": 15, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
-
-
-def test_rewrite_stu3_and_solution():
-    new, _ = rewrite_dose(stu3(quantity(10, "mL"), per_day(3)), 15, Strength(1.0, True), K)
-    assert new["dosageInstruction"][0]["doseQuantity"]["value"] == 5
-    assert daily_dose(new, Strength(1.0, True), K) == 15
-
-
-def test_no_rewrite_of_multi_instruction_drafts():
-    one = {"timing": per_day(1), "doseAndRate": [{"doseQuantity": quantity(10, "mg")}]}
-    assert rewrite_dose({"dosageInstruction": [one, one]}, 10, None, K) is None
