@@ -229,9 +229,9 @@ def _dose_proposal(facts: Facts, course: Course, target: float) -> dict | None:
     resource.update(status="draft", intent="proposal", authoredOn=facts.now.date().isoformat())
     if latest.id:
         resource["priorPrescription"] = {"reference": f"MedicationRequest/{latest.id}"}
-    replaced = "the active baclofen orders" if len(course.orders) > 1 else latest.name
+    replaced = "the active baclofen orders" if len(course.orders) > 1 else "the active order"
     return {"type": "create", "resource": resource,
-            "description": f"Propose {written.how}, replacing {replaced} ({mg(course.d0)})."}
+            "description": f"New order replacing {replaced} ({mg(course.d0)}): {written.description}"}
 
 
 # --- steps 2 and 3: physical measures, electrolytes --------------------------------------

@@ -132,6 +132,9 @@ def assert_proposal_replaces_the_active_order(story: dict, proposal: dict) -> No
               if r["resourceType"] == "MedicationRequest" and r["status"] == "active"]
     assert proposal["priorPrescription"] == {"reference": f"MedicationRequest/{active[0]['id']}"}
     assert "id" not in proposal
+    for dosage in proposal["dosageInstruction"]:  # whole tablets, 1-4 a day
+        assert float(dosage["doseAndRate"][0]["doseQuantity"]["value"]).is_integer(), dosage
+        assert 1 <= dosage["timing"]["repeat"]["frequency"] <= 4, dosage
     assert proposal["medicationCodeableConcept"]["coding"][0]["code"] in \
         KNOWLEDGE["drugs"]["baclofen"]["rxnorm"]
 
