@@ -78,6 +78,8 @@ def hook_request(hook: str = "order-sign", prefetch: dict | None = None,
     if hook == "medication-prescribe":
         body["context"]["medications"] = {"resourceType": "Bundle", "entry": [{"resource": to_stu3(draft)}]}
         del body["context"]["draftOrders"]
+    if hook == "patient-view":  # about the chart: no orders in the context
+        del body["context"]["draftOrders"]
     body["prefetch"] = complete_prefetch() if prefetch is None else prefetch
     if fhir_server:
         body["fhirServer"] = fhir_server
