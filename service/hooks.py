@@ -62,7 +62,8 @@ def answer(call: HookCall, state) -> list[dict]:
         fetched = fetch_medications(call, state.fhir, missing)
         medications.update(_by_reference(fetched.resources.get(hookdata.MEDICATION, [])))
         unavailable.update(fetched.unavailable)
-    if not engine.is_relevant(drafts, state.knowledge, medications):
+    about_orders = call.service.drafts_field is not None
+    if about_orders and not engine.is_relevant(drafts, state.knowledge, medications):
         return []
     gathered = gather(call, state.prefetch_templates, state.fhir)
     unavailable.update(gathered.unavailable)
@@ -73,6 +74,8 @@ def answer(call: HookCall, state) -> list[dict]:
 def read_drafts(call: HookCall) -> tuple[list[dict], dict[str, dict]]:
     """The MedicationRequests being decided, and the Medications the request carries."""
     field = call.service.drafts_field
+    if field is None:  # patient-view: nothing is being ordered
+        return [], {}
     entries = call.context[field].get("entry", [])
     selections = set(call.context.get("selections") or []) if call.service.hook == "order-select" else None
     drafts, medications = [], {}
@@ -146,6 +149,7 @@ def hook_data(call: HookCall, drafts, medications, gathered: Gathered, unavailab
         medications=medications,
         conditions=tuple(resources.get(hookdata.CONDITIONS, [])),
         observations=tuple(_unique(r for key in LAB_KEYS for r in resources.get(key, []))),
+        procedures=tuple(resources.get(hookdata.PROCEDURES, [])),
         unavailable=dict(unavailable),
     )
 
