@@ -513,6 +513,10 @@ def v2_stories() -> list[dict]:
     s.append(spasticity("renal-reduce-minimum", "eGFR 45, new patient starting baclofen 5 mg once daily: already the lowest dose",
                         {}, egfr=45, given="Edgar", family="Olsen",
                         drafts=[order("renal-reduce-minimum", "draft", "bac5", 1, 1)]))
+    sid = "renal-reduce-minimum-renewal"
+    s.append(spasticity(sid, "eGFR 45, baclofen 5 mg/day for 60 days renewed unchanged: already the lowest dose",
+                        {}, egfr=45, given="Enid", family="Pratt",
+                        **change(sid, ("bac5", 1, 1), ("bac5", 1, 1), 60)))
     # --- rule 5: no magnesium oxide without a usable renal value ---
     s.append(cramps("hypomagnesemia-no-renal", "Cirrhosis cramps, magnesium 0.55 mmol/L, no renal value on record",
                     {"hypomagnesemia": "warning", "renal-unknown": "warning"}, magnesium=0.55, egfr=None,
