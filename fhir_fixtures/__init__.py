@@ -18,21 +18,23 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 STORIES = Path(__file__).with_name("stories")
+# Stories for the patient-view service (no drafts; "hook": "patient-view", "expect_card").
+PATIENT_VIEW_STORIES = Path(__file__).with_name("patient_view")
 _TOKEN = re.compile(r"^@(today|now)((?:[+-]\d+[ymwdh])*)$")
 _OFFSET = re.compile(r"([+-]\d+)([ymwdh])")
 
 
-def story_ids() -> list[str]:
-    return sorted(path.stem for path in STORIES.glob("*.json"))
+def story_ids(folder: Path = STORIES) -> list[str]:
+    return sorted(path.stem for path in folder.glob("*.json"))
 
 
-def load_story(story_id: str, today: date | None = None) -> dict:
-    raw = json.loads((STORIES / f"{story_id}.json").read_text(encoding="utf-8"))
+def load_story(story_id: str, today: date | None = None, folder: Path = STORIES) -> dict:
+    raw = json.loads((folder / f"{story_id}.json").read_text(encoding="utf-8"))
     return resolve_dates(raw, today)
 
 
-def all_stories(today: date | None = None) -> list[dict]:
-    return [load_story(story_id, today) for story_id in story_ids()]
+def all_stories(today: date | None = None, folder: Path = STORIES) -> list[dict]:
+    return [load_story(story_id, today, folder) for story_id in story_ids(folder)]
 
 
 def resolve_dates(value, today: date | None = None):

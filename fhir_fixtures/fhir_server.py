@@ -7,8 +7,8 @@ searches (also used directly to fill prefetch), `fhir_blueprint` serves it over 
 
 Searches support what the CDS service and the CDS Hooks Sandbox ask for: patient/subject,
 `_id`, token codes (`system|code` lists), status lists, Condition clinical-status,
-date/authoredon with prefixes, `_sort`, `_count` with `_getpagesoffset` paging and
-`_include=MedicationRequest:medication`. Anything else is a 400 OperationOutcome.
+date/authoredon (Procedure: performed[x]) with prefixes, `_sort`, `_count` with
+`_getpagesoffset` paging and `_include=MedicationRequest:medication`. Anything else is a 400 OperationOutcome.
 """
 from __future__ import annotations
 
@@ -255,6 +255,12 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
     },
     "Medication": {
         "code": token_param("code"),
+    },
+    "Procedure": {
+        **_patient_params(),
+        "code": token_param("code"),
+        "status": token_param("status"),
+        "date": date_param("performedDateTime", "performedPeriod"),
     },
 }
 for _params in SEARCH_PARAMS.values():

@@ -19,6 +19,7 @@ from service.gather import fill_template
 from .fhir_server import InMemoryFhir, operation_outcome
 
 HOOKS = ("order-sign", "order-select", "medication-prescribe")
+PATIENT_VIEW = "patient-view"  # about the patient's chart: no drafts in the context
 DEFAULT_USER = "Practitioner/demo-prescriber"
 # fullUrl base of prefetched search results when the request names no FHIR server.
 UNSERVED_BASE = "http://fixtures.invalid/fhir"
@@ -40,11 +41,12 @@ def hook_request(story: dict, hook: str, prefetch: Literal["complete", "none"] =
     A complete prefetch also carries the Medications the drafts reference (in the draft
     Bundle, as EHRs send them); with `failing`, the prefetch shows the story's
     `unavailable` queries as failed (see with_story_failures)."""
-    if hook not in HOOKS:
-        raise ValueError(f"unknown hook {hook!r}; one of {HOOKS}")
+    if hook not in (*HOOKS, PATIENT_VIEW):
+        raise ValueError(f"unknown hook {hook!r}; one of {HOOKS} or {PATIENT_VIEW}")
+    others = story.get("other_drafts", []) if drafts is None else []
     drafts = story.get("drafts", []) if drafts is None else drafts
-    carried = referenced_medications(drafts, story) if prefetch == "complete" else []
-    context = hook_context(hook, story["patient"]["id"], drafts, user_id, carried)
+    carried = referenced_medications(drafts + others, story) if prefetch == "complete" else []
+    context = hook_context(hook, story["patient"]["id"], drafts, user_id, carried, others)
     request = {"hookInstance": str(uuid.uuid4()), "hook": hook}
     if fhir_server:
         request["fhirServer"] = fhir_server
@@ -65,15 +67,19 @@ def hook_request(story: dict, hook: str, prefetch: Literal["complete", "none"] =
 
 
 def hook_context(hook: str, patient_id: str, drafts: list[dict], user_id: str,
-                 medications: list[dict] = ()) -> dict:
+                 medications: list[dict] = (), others: list[dict] = ()) -> dict:
+    """`others`: draft orders the prescriber has not selected (order-select); the other
+    hooks decide them with the drafts."""
     context = {"userId": user_id, "patientId": patient_id}
+    if hook == PATIENT_VIEW:
+        return context
     if hook == "medication-prescribe":
-        context["medications"] = collection([stu3_medication_request(d) for d in drafts]
+        context["medications"] = collection([stu3_medication_request(d) for d in [*drafts, *others]]
                                             + [stu3_medication(m) for m in medications])
         return context
     if hook == "order-select":
         context["selections"] = [f"MedicationRequest/{draft['id']}" for draft in drafts]
-    context["draftOrders"] = collection([*drafts, *medications])
+    context["draftOrders"] = collection([*drafts, *others, *medications])
     return context
 
 

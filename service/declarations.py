@@ -23,7 +23,9 @@ class ServiceDeclaration:
     description: str
     fhir_version: str  # "R4" or "STU3": how resources of this hook are read
     context: tuple[ContextField, ...]
-    drafts_field: str  # the context field holding the Bundle of orders being decided
+    # The context field holding the Bundle of orders being decided; None for a hook about
+    # the patient rather than an order (patient-view).
+    drafts_field: str | None
 
     def discovery_entry(self, prefetch: dict[str, str]) -> dict:
         return {
@@ -34,8 +36,8 @@ class ServiceDeclaration:
             "prefetch": prefetch,
             "usageRequirements": (
                 "Send the prefetch it declares, or fhirServer with a fhirAuthorization "
-                "token that can read Patient, Observation, Condition, MedicationRequest "
-                "and Medication of the patient."
+                "token that can read Patient, Observation, Condition, MedicationRequest, "
+                "Medication and Procedure of the patient."
             ),
         }
 
@@ -81,6 +83,20 @@ SERVICES: tuple[ServiceDeclaration, ...] = (
         context=(_USER, _PATIENT, _ENCOUNTER, ContextField("medications", "bundle")),
         drafts_field="medications",
     ),
+    ServiceDeclaration(
+        id="baclofen-patient-view",
+        hook="patient-view",
+        title="Muscle cramps on baclofen: next steps (patient view)",
+        description=(
+            "When the chart of an adult on oral baclofen for muscle cramps opens, walks the "
+            "cramps algorithm for this patient: dose optimisation within the renal limits, "
+            "physical measures, potassium and magnesium, albumin or a muscle relaxant at the "
+            "maximum dose, and specialist referral; names what is done and what is next."
+        ),
+        fhir_version="R4",
+        context=(_USER, _PATIENT, _ENCOUNTER),
+        drafts_field=None,
+    ),
 )
 
 SERVICES_BY_ID = {service.id: service for service in SERVICES}
@@ -94,12 +110,17 @@ RESOURCE_TYPE = {
     hookdata.EGFR: "Observation",
     hookdata.POTASSIUM: "Observation",
     hookdata.MAGNESIUM: "Observation",
+    hookdata.PROCEDURES: "Procedure",
 }
 LAB_KEYS = (hookdata.CREATININE, hookdata.EGFR, hookdata.POTASSIUM, hookdata.MAGNESIUM)
 # Enough recent results to find the latest usable one past an entered-in-error or a
 # preliminary result; the rules only read the most recent within the lookback.
 LAB_COUNT = 10
 MEDS_COUNT = 100
+# Dialysis is recognised from Procedures of the last weeks (three sessions a week): the most
+# recent ones suffice. Not narrowed by code, so a site's local dialysis codes still arrive.
+PROCEDURE_STATUSES = "completed,in-progress"
+PROCEDURES_COUNT = 50
 
 
 def prefetch_templates(knowledge) -> dict[str, str]:
@@ -112,6 +133,10 @@ def prefetch_templates(knowledge) -> dict[str, str]:
         hookdata.MEDS: (
             f"MedicationRequest?patient={PATIENT_TOKEN}&_sort=-authoredon"
             f"&_count={MEDS_COUNT}&_include=MedicationRequest:medication"
+        ),
+        hookdata.PROCEDURES: (
+            f"Procedure?patient={PATIENT_TOKEN}&status={PROCEDURE_STATUSES}"
+            f"&_sort=-date&_count={PROCEDURES_COUNT}"
         ),
     }
     for key in LAB_KEYS:

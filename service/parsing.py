@@ -39,6 +39,10 @@ ESSENTIAL = {
         "reasonCode", "reasonReference", "priorPrescription", "basedOn", "contained",
     },
     "Medication": {"resourceType", "id", "code", "form", "ingredient"},
+    "Procedure": {
+        "resourceType", "id", "status", "code", "subject", "performedDateTime",
+        "performedPeriod", "performedString", "performedAge", "performedRange",
+    },
 }
 _NAIVE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _MAX_REPAIR_ROUNDS = 4
@@ -159,6 +163,8 @@ _WARM_UP = {
                     "effectiveDateTime": "2026-01-01T00:00:00Z"},
     "Condition": {"code": _CODE, "clinicalStatus": _CODE, "subject": _REF},
     "Medication": {"code": _CODE, "form": _CODE},
+    "Procedure": {"status": "completed", "code": _CODE, "subject": _REF,
+                  "performedPeriod": {"start": "2026-01-01T00:00:00Z"}},
     "MedicationRequest": {"status": "draft", "intent": "order", "subject": _REF,
                           "medicationCodeableConcept": _CODE, "reasonCode": [_CODE],
                           "category": [_CODE], "authoredOn": "2026-01-01",

@@ -1,7 +1,7 @@
-"""The 20 rules of rules.md, one function each, registered in catalog order."""
+"""The rules of rules.md, one function each, registered in catalog order."""
 from __future__ import annotations
 
-from . import avoid, course, data, dosing, electrolytes, indication, renal  # noqa: F401 (register)
+from . import avoid, course, data, dosing, electrolytes, indication, next_steps, renal  # noqa: F401
 from .base import REGISTRY, Rule
 
 RULES: tuple[Rule, ...] = tuple(sorted(REGISTRY, key=lambda r: r.number))

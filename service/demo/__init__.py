@@ -3,7 +3,8 @@ at /demo that orders for them through the real hook endpoint and shows the cards
 
 The page asks /demo/api/hook-request for an order-sign request (fhirServer = /demo/fhir,
 absolute, no prefetch) about the order composed on the page or the story's own draft
-orders, posts it to /cds-services/{id} itself, renders the card details
+orders, or for a patient-view request about the open chart (the next steps for cramps on
+baclofen), posts it to /cds-services/{id} itself, renders the card details
 through /demo/api/render and posts feedback to /cds-services/{id}/feedback.
 """
 from __future__ import annotations
@@ -14,9 +15,9 @@ from flask import Blueprint, Flask, jsonify, render_template, request, url_for
 from markdown_it import MarkdownIt
 
 from cards.catalog import render_catalog
-from fhir_fixtures import all_stories
+from fhir_fixtures import PATIENT_VIEW_STORIES, all_stories
 from fhir_fixtures.fhir_server import InMemoryFhir, fhir_blueprint, simulated_failures
-from fhir_fixtures.requests import hook_request
+from fhir_fixtures.requests import PATIENT_VIEW, hook_request
 
 from .chart import patient_chart
 from .orders import FREQUENCIES, PRODUCTS, OrderError, OrderForm, draft_medication_request
@@ -32,7 +33,8 @@ def render_markdown(text: str) -> str:
 
 
 def install(app: Flask, state) -> None:
-    stories = {story["patient"]["id"]: story for story in all_stories()}
+    every_story = all_stories() + all_stories(folder=PATIENT_VIEW_STORIES)
+    stories = {story["patient"]["id"]: story for story in every_story}
     fhir = InMemoryFhir.from_stories(stories.values())
     # Stories about a failed FHIR query fail it here; a timeout outlasts the service's budget.
     failures = simulated_failures(stories.values(), state.prefetch_templates)
@@ -64,8 +66,11 @@ def demo_blueprint(stories: dict[str, dict], state) -> Blueprint:
         body = body if isinstance(body, dict) else {}
         story = stories.get(str(body.get("patientId")))
         hook = body.get("hook", "order-sign")
-        if story is None or hook not in ("order-sign", "order-select"):
-            return jsonify({"error": "choose a fixture patient and order-sign or order-select"}), 400
+        if story is None or hook not in ("order-sign", "order-select", PATIENT_VIEW):
+            return jsonify({"error": "choose a fixture patient and order-sign, order-select"
+                                     f" or {PATIENT_VIEW}"}), 400
+        if hook == PATIENT_VIEW:
+            return jsonify(hook_request(story, hook, prefetch="none", fhir_server=_fhir_server_url()))
         try:
             drafts = None if body.get("storyOrder") else [composed_draft(body, story)]
         except OrderError as error:

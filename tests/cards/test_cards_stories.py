@@ -9,7 +9,7 @@ from fhircheck import validate
 
 from cards.engine import evaluate, is_relevant
 from cards.knowledge import load_knowledge
-from fhir_fixtures import all_stories, load_story, resolve_token, story_ids
+from fhir_fixtures import PATIENT_VIEW_STORIES, all_stories, load_story, resolve_token, story_ids
 
 K = load_knowledge()
 STORIES = story_ids()
@@ -37,7 +37,7 @@ def test_story_with_failed_queries(story_id):
 
 
 def test_every_rule_has_a_firing_story():
-    stories = all_stories()
+    stories = all_stories() + all_stories(folder=PATIENT_VIEW_STORIES)
     topics = {t for s in stories for t in s["expect"]["fires"]}
     topics |= {t for s in stories for t in s.get("expect_unavailable", {}).get("fires", {})}
     assert topics == set(K.topics)

@@ -12,6 +12,7 @@ SERVICE_FOR_HOOK = {
     "order-sign": "baclofen-order-sign",
     "order-select": "baclofen-order-select",
     "medication-prescribe": "baclofen-medication-prescribe",
+    "patient-view": "baclofen-patient-view",
 }
 
 
@@ -58,6 +59,7 @@ def complete_prefetch(**replace) -> dict:
         "egfr": bundle(observation("egfr-1", "98979-8", 85, "mL/min/{1.73_m2}")),
         "potassium": bundle(observation("k-1", "2823-3", 4.2, "mmol/L")),
         "magnesium": bundle(observation("mg-1", "19123-9", 2.0, "mg/dL")),
+        "procedures": bundle(),
     }
     prefetch.update(replace)
     return {key: value for key, value in prefetch.items() if value != "omit"}
@@ -75,6 +77,8 @@ def hook_request(hook: str = "order-sign", prefetch: dict | None = None,
         body["context"]["selections"] = [f"MedicationRequest/{draft['id']}"]
     if hook == "medication-prescribe":
         body["context"]["medications"] = {"resourceType": "Bundle", "entry": [{"resource": to_stu3(draft)}]}
+        del body["context"]["draftOrders"]
+    if hook == "patient-view":  # about the chart: no orders in the context
         del body["context"]["draftOrders"]
     body["prefetch"] = complete_prefetch() if prefetch is None else prefetch
     if fhir_server:

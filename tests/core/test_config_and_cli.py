@@ -94,7 +94,7 @@ def test_call_prints_the_error_of_a_bad_request(tmp_path):
 def test_serve_runs_under_gunicorn_and_answers_the_sandbox(tmp_path):
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance")}
     with serve_cli(["--workers", "2"], tmp_path, env=env) as base:
-        assert len(requests.get(f"{base}/cds-services").json()["services"]) == 3
+        assert len(requests.get(f"{base}/cds-services").json()["services"]) == 4
         body = json.loads((SANDBOX_REQUESTS / "order-select-nomed.json").read_text())
         response = requests.post(f"{base}/cds-services/baclofen-order-select", json=body, timeout=10)
         assert response.status_code == 200 and response.json() == {"cards": []}

@@ -36,6 +36,7 @@ def serve_normal_patient(server, latency: float = 0.0, lab_handler=None):
     server.expect_request("/fhir/Patient/pat-1").respond_with_handler(delayed(lambda r: patient()))
     server.expect_request("/fhir/Condition").respond_with_handler(delayed(lambda r: normal["conditions"]))
     server.expect_request("/fhir/MedicationRequest").respond_with_handler(delayed(lambda r: normal["meds"]))
+    server.expect_request("/fhir/Procedure").respond_with_handler(delayed(lambda r: normal["procedures"]))
     if lab_handler:
         server.expect_request("/fhir/Observation").respond_with_handler(lab_handler)
     else:
@@ -50,10 +51,12 @@ def test_missing_prefetch_keys_are_fetched_with_the_bearer_token(client, fhir_se
     assert response.status_code == 200
     assert_valid_response(response.json)
     asked = [(request.path, request.headers.get("Authorization")) for request, _ in fhir_server.log]
-    assert len(asked) == 6  # conditions, meds and four labs; the prefetched patient is not re-read
+    assert len(asked) == 7  # conditions, meds, procedures, four labs; not the prefetched patient
     assert all(auth == f"Bearer {TOKEN}" for _, auth in asked)
     assert "/fhir/Patient/pat-1" not in {path for path, _ in asked}
     assert {lab_key(r) for r, _ in fhir_server.log if r.path == "/fhir/Observation"} == set(LAB_CODES)
+    procedure_queries = [r for r, _ in fhir_server.log if r.path == "/fhir/Procedure"]
+    assert [r.args["status"] for r in procedure_queries] == ["completed,in-progress"]
     for request, _ in fhir_server.log:
         assert request.args["patient"] == "pat-1"
     assert "data-unavailable" not in topics(response.json)
@@ -228,3 +231,46 @@ def test_referenced_medication_is_fetched(client, fhir_server):
     assert [r.path for r, _ in fhir_server.log] == ["/fhir/Medication/med-1"]
     assert "start-dose-high" in topics(response.json)
 
+
+
+HEMODIALYSIS = {"resourceType": "Procedure", "id": "hd-1", "status": "completed",
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "302497006",
+                                     "display": "Hemodialysis"}]},
+                "subject": {"reference": "Patient/pat-1"}, "performedDateTime": "2026-11-27T09:00:00Z"}
+
+
+@pytest.fixture
+def engine_input(monkeypatch):
+    """The HookData each call hands to the (real) engine."""
+    from cards import engine
+    seen = []
+    real = engine.evaluate
+
+    def recording(data, knowledge):
+        seen.append(data)
+        return real(data, knowledge)
+    monkeypatch.setattr(engine, "evaluate", recording)
+    return seen
+
+
+@pytest.mark.parametrize("service", ["baclofen-order-sign", "baclofen-patient-view"])
+def test_prefetched_procedures_reach_the_engine_checked(client, engine_input, service):
+    malformed = {**HEMODIALYSIS, "id": "hd-2", "status": {"not": "a code"}}
+    other = {"resourceType": "Observation", "id": "stray", "status": "final"}
+    hook = "patient-view" if service.endswith("patient-view") else "order-sign"
+    body = hook_request(hook, prefetch=complete_prefetch(procedures=bundle(HEMODIALYSIS, malformed, other)))
+    response = post(client, body, service)
+    assert response.status_code == 200, response.json
+    [data] = engine_input
+    assert data.procedures == (HEMODIALYSIS,)  # the malformed one is unreadable, the stray ignored
+    assert data.unavailable == {"procedures": "unreadable"}
+
+
+def test_procedures_missing_from_prefetch_are_fetched(client, engine_input, fhir_server):
+    fhir_server.expect_request("/fhir/Procedure").respond_with_json(bundle(HEMODIALYSIS))
+    body = hook_request("patient-view", prefetch=complete_prefetch(procedures="omit"),
+                        fhir_server=fhir_server.url_for("/fhir"))
+    response = post(client, body, "baclofen-patient-view")
+    assert response.status_code == 200, response.json
+    assert [r.path for r, _ in fhir_server.log] == ["/fhir/Procedure"]
+    assert engine_input[0].procedures == (HEMODIALYSIS,)

@@ -9,14 +9,15 @@ from tests.cds_spec import assert_no_empty_values, assert_valid_response
 from tests.conftest import sandbox_request
 from tests.core.builders import SERVICE_FOR_HOOK, bundle, hook_request, patient
 
-DATA_KEYS = {"patient", "conditions", "meds", "creatinine", "egfr", "potassium", "magnesium"}
+DATA_KEYS = {"patient", "conditions", "meds", "creatinine", "egfr", "potassium", "magnesium",
+             "procedures"}
 
 
 def post(client, body, service="baclofen-order-sign", **kwargs):
     return client.post(f"/cds-services/{service}", json=body, **kwargs)
 
 
-def test_discovery_declares_three_services_with_narrow_prefetch(client):
+def test_discovery_declares_four_services_with_narrow_prefetch(client):
     response = client.get("/cds-services")
     assert response.status_code == 200
     services = response.json["services"]
@@ -25,6 +26,7 @@ def test_discovery_declares_three_services_with_narrow_prefetch(client):
         ("baclofen-order-sign", "order-sign"),
         ("baclofen-order-select", "order-select"),
         ("baclofen-medication-prescribe", "medication-prescribe"),
+        ("baclofen-patient-view", "patient-view"),
     }
     for service in services:
         assert service["title"] and service["description"]
@@ -34,18 +36,22 @@ def test_discovery_declares_three_services_with_narrow_prefetch(client):
             query = service["prefetch"][key]
             assert query.startswith("Observation?patient={{context.patientId}}&code=http://loinc.org|")
             assert "_sort=-date" in query and "_count=" in query
+        assert service["prefetch"]["procedures"].startswith(
+            "Procedure?patient={{context.patientId}}&status=completed,in-progress&")
     labs = services[0]["prefetch"]
     assert "2160-0" in labs["creatinine"] and "98979-8" in labs["egfr"]
     assert "2823-3" in labs["potassium"] and "19123-9" in labs["magnesium"]
 
 
-@pytest.mark.parametrize("name", ["order-select-baclofen", "order-sign-baclofen", "order-select-nomed"])
+@pytest.mark.parametrize("name", ["order-select-baclofen", "order-sign-baclofen", "order-select-nomed",
+                                  "patient-view-other"])
 def test_every_captured_sandbox_request_gets_a_valid_response(make_app, fhir_server, name):
     """The Sandbox's bodies as captured, their fhirServer pointed at a local FHIR server."""
     fhir_server.expect_request("/fhir/Patient/pat-1").respond_with_json(patient())
     fhir_server.expect_request("/fhir/Condition").respond_with_json(bundle())
     fhir_server.expect_request("/fhir/MedicationRequest").respond_with_json(bundle())
     fhir_server.expect_request("/fhir/Observation").respond_with_json(bundle())
+    fhir_server.expect_request("/fhir/Procedure").respond_with_json(bundle())
     body = sandbox_request(name)
     body["fhirServer"] = fhir_server.url_for("/fhir")
     response = post(make_app().test_client(), body, SERVICE_FOR_HOOK[body["hook"]])
@@ -54,6 +60,9 @@ def test_every_captured_sandbox_request_gets_a_valid_response(make_app, fhir_ser
     if name == "order-select-nomed":
         assert response.json == {"cards": []}
         assert fhir_server.log == []  # nothing to decide: nothing fetched
+    elif name == "patient-view-other":
+        assert response.json == {"cards": []}  # no baclofen, no cramps: nothing to say
+        assert any(request.path == "/fhir/Procedure" for request, _ in fhir_server.log)
     else:
         assert response.json["cards"], "a 60 mg/day start in a 76-year-old must say something"
 

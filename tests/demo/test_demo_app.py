@@ -173,3 +173,25 @@ def test_the_story_order_is_signed_as_the_story_drafted_it(served_demo, stories)
     response = requests.post(f"{served_demo.url}/cds-services/baclofen-order-sign", json=body, timeout=10)
     topics = {card["source"]["topic"]["code"]: card["indicator"] for card in response.json()["cards"]}
     assert topics == story["expect"]["fires"]
+
+
+def test_the_demo_offers_the_patient_view_story(served_demo, demo_app):
+    """The cirrhosis patient at 20 mg/day: the page offers patient-view on the chart, the demo
+    builds the patient-view request (no drafts, no prefetch), and the service, fetching from
+    /demo/fhir, answers the next-steps card with its 30 mg/day proposal."""
+    html = demo_app.test_client().get("/demo").get_data(as_text=True)
+    assert 'data-patient-id="pv-cirrhosis-20"' in html and 'class="patient-view"' in html
+    service = next(s for s in discovery(served_demo)["services"] if s["hook"] == "patient-view")
+    body = requests.post(f"{served_demo.url}/demo/api/hook-request", timeout=5,
+                         json={"patientId": "pv-cirrhosis-20", "hook": "patient-view"}).json()
+    assert body["hook"] == "patient-view" and "prefetch" not in body
+    assert body["context"] == {"userId": "Practitioner/demo-prescriber", "patientId": "pv-cirrhosis-20"}
+    served_demo.clear_log()
+    response = requests.post(f"{served_demo.url}/cds-services/{service['id']}", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    assert card["source"]["topic"]["code"] == "cramps-next-steps"
+    assert "increase to 30 mg/day" in card["summary"]
+    proposal = card["suggestions"][0]["actions"][0]["resource"]
+    assert proposal["intent"] == "proposal" and "(30 mg/day)" in proposal["dosageInstruction"][0]["text"]
+    assert any(entry.path == "/demo/fhir/Procedure" for entry in served_demo.requests)

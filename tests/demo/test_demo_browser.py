@@ -95,6 +95,23 @@ def test_dismissing_a_card_asks_for_a_reason_and_posts_overridden(
     assert [row.outcome for row in rows] == ["overridden"] and rows[0].reason_code
 
 
+def test_patient_view_next_steps_and_feedback_to_the_patient_view_service(page, served_demo, demo_app):
+    page.goto(f"{served_demo.url}/demo?patient=pv-cirrhosis-30-older")
+    page.locator('.chart[data-patient-id="pv-cirrhosis-30-older"] button.patient-view').click()
+    card = page.locator('.card[data-indicator="info"]').first
+    card.wait_for()
+    assert "albumin" in card.locator(".card-summary").inner_text()
+    assert "Orphenadrine is not suggested at age 72" in card.locator(".card-detail").inner_text()
+    card_uuid = card.get_attribute("data-card-uuid")
+    card.locator("button.suggestion").filter(has_text="Refer to a specialist").click()
+    page.wait_for_selector("#action-view:not([hidden])")
+    assert '"3457005"' in page.inner_text("#action-json")
+    card.locator(".card-outcome").filter(has_text="feedback sent").wait_for()
+
+    rows = stored_feedback(demo_app, card_uuid)
+    assert [row.outcome for row in rows] == ["accepted"] and rows[0].card_known
+
+
 def stored_feedback(app, card_uuid: str) -> list:
     store = app.extensions["baclofen_cds"].store
     with store.engine.connect() as connection:

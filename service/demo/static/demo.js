@@ -87,16 +87,43 @@ function productChanged() {
   describeOrder();
 }
 
-async function orderSignService() {
-  if (!demo.serviceId) {
+// The id of the service for a hook; the cards shown (and their feedback) are that service's.
+async function serviceFor(hook) {
+  demo.services = demo.services || {};
+  if (!demo.services[hook]) {
     const response = await fetch("/cds-services");
     if (!response.ok) throw new Error(`/cds-services answered ${response.status}`);
     const discovery = await response.json();
-    const service = discovery.services.find((s) => s.hook === "order-sign");
-    if (!service) throw new Error("the service declares no order-sign hook");
-    demo.serviceId = service.id;
+    const service = discovery.services.find((s) => s.hook === hook);
+    if (!service) throw new Error(`the service declares no ${hook} hook`);
+    demo.services[hook] = service.id;
   }
+  demo.serviceId = demo.services[hook];
   return demo.serviceId;
+}
+
+async function orderSignService() {
+  return serviceFor("order-sign");
+}
+
+// What the EHR asks when the chart opens: the patient-view service's next steps.
+async function askPatientView(event) {
+  event.preventDefault();
+  clearCards("Opening the chart: asking the CDS service (patient-view)...");
+  const buttons = document.querySelectorAll(".patient-view");
+  for (const button of buttons) button.disabled = true;
+  try {
+    const serviceId = await serviceFor("patient-view");
+    const hookRequest = await postJson("/demo/api/hook-request",
+      { patientId: demo.patientId, hook: "patient-view" });
+    const started = performance.now();
+    const answer = await postJson(`/cds-services/${serviceId}`, hookRequest);
+    await showCards(answer.cards || [], Math.round(performance.now() - started));
+  } catch (error) {
+    setStatus(String(error.message || error), "error");
+  } finally {
+    for (const button of buttons) button.disabled = false;
+  }
 }
 
 // Sign the composed order, or (storyOrder) the draft orders of the patient's story.
@@ -258,6 +285,9 @@ document.addEventListener("DOMContentLoaded", () => {
   byId("order-form").addEventListener("submit", (event) => signOrder(event));
   for (const button of document.querySelectorAll(".sign-story")) {
     button.addEventListener("click", (event) => signOrder(event, true));
+  }
+  for (const button of document.querySelectorAll(".patient-view")) {
+    button.addEventListener("click", askPatientView);
   }
   const requested = new URLSearchParams(location.search).get("patient");
   if (requested && document.querySelector(`.patient-pick[data-patient-id="${CSS.escape(requested)}"]`)) {
