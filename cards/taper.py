@@ -97,11 +97,12 @@ def taper_plan(request: dict, d0: float, target: float, strength: Strength | Non
 
 
 def _description(name: str, d0: float, plan: TaperPlan, knowledge: Knowledge) -> str:
-    taper = knowledge["taper"]
-    first, last = plan.steps[0], plan.steps[-1]
-    end = (f"{fmt(last.daily_mg)} mg/day, which continues" if last.days is None
-           else f"{fmt(last.daily_mg)} mg/day, then stop (day {plan.total_days + 1})")
-    return (f"Taper {name} from {fmt(d0)} mg/day instead: {fmt(first.daily_mg)} mg/day now, then"
-            f" {fmt(taper['step_above_threshold_mg'])} mg/day less (above {fmt(taper['threshold_mg'])}"
-            f" mg/day; then {fmt(taper['step_mg'])} mg/day less) every {fmt(taper['interval_days'])}"
-            f" days down to {end}")
+    """'Taper X from 60 mg/day: 50, 40, ... 5 mg/day, 3 days each, then stop (from day 25)'."""
+    interval = fmt(knowledge.value("taper", "interval_days"))
+    bounded = [fmt(step.daily_mg) for step in plan.steps if step.days]
+    last = plan.steps[-1]
+    end = (f"then stop (from day {plan.total_days + 1})" if last.days
+           else f"then {fmt(last.daily_mg)} mg/day from day {plan.total_days + 1} on")
+    if not bounded:
+        return f"Change {name} from {fmt(d0)} to {fmt(last.daily_mg)} mg/day"
+    return f"Taper {name} from {fmt(d0)} mg/day: {', '.join(bounded)} mg/day, {interval} days each, {end}"

@@ -44,7 +44,8 @@ def test_a_stop_ends_on_the_lowest_dose_with_no_zero_step():
     assert plan.resource["status"] == "draft" and plan.resource["intent"] == "order"
     assert plan.resource["id"] == "draft-1" and "statusReason" not in plan.resource
     assert [s.days for s in plan.steps] == [3] * 8
-    assert "then stop" in plan.description
+    assert "from 60 mg/day: 50, 40, 30, 25, 20, 15, 10, 5 mg/day, 3 days each, then stop (from day 25)" \
+        in plan.description
     validate(plan.resource)
 
 
@@ -52,7 +53,8 @@ def test_a_continuing_draft_ends_on_its_dose_with_no_bounds():
     plan = taper_plan(draft(1, frequency=3, medication=product(5)), 40, 15, TAB5, K, continuing=True)
     steps = steps_of(plan.resource)
     assert steps == {1: (30, 3), 2: (25, 3), 3: (20, 3), 4: (15, None)}
-    assert plan.steps[-1].days is None and "which continues" in plan.description
+    assert plan.steps[-1].days is None
+    assert "from 40 mg/day: 30, 25, 20 mg/day, 3 days each, then 15 mg/day from day 10 on" in plan.description
     assert "from day 10 on" in plan.table()
 
 
