@@ -9,7 +9,9 @@ product for the whole plan. The numbers live in the knowledge file ([taper], "ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
+from .dates import parse_date
 from .dose import Strength
 from .dose_writer import (DosageWriter, choose_product, doses_text, floor_daily, fmt, keeps_timing,
                           medication_name, ordered_administrations, plan_regimen, product_note)
@@ -68,9 +70,11 @@ def _step(dose: float, knowledge: Knowledge) -> float:
 
 def taper_plan(request: dict, d0: float, target: float, strength: Strength | None,
                knowledge: Knowledge, continuing: bool, *, stu3: bool | None = None,
-               name: str | None = None) -> TaperPlan | None:
+               name: str | None = None, start: date | None = None) -> TaperPlan | None:
     """The draft rewritten as a taper from `d0` to `target` (0 for a stop); None when there is
-    nothing to taper (D0 one step from the target) or no product can make every step."""
+    nothing to taper (D0 one step from the target) or no product can make every step.
+    `start`: the day step 1 begins; an older authoredOn (a stop order is often the active
+    order itself) moves to it, since the steps are counted from authoredOn."""
     doses = taper_doses(d0, target if continuing else 0, knowledge)
     if not doses or d0 <= doses[0]:
         return None
@@ -90,6 +94,8 @@ def taper_plan(request: dict, d0: float, target: float, strength: Strength | Non
         steps.append(TaperStep(sequence, regimen.daily, days, doses_text(regimen)))
     resource = writer.resource(instructions)
     resource.update(status="draft", intent="order")
+    if start and (parse_date(resource.get("authoredOn")) or date.min) < start:
+        resource["authoredOn"] = start.isoformat()
     resource.pop("statusReason", None)
     plan = TaperPlan(resource, "", steps)
     description = _description(name or medication_name(request), d0, plan, knowledge) + product_note(product)

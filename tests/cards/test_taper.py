@@ -1,4 +1,6 @@
 """The taper plan (rules.md): one MedicationRequest, one dosageInstruction per step."""
+from datetime import date
+
 import pytest
 
 from cards.dose import Strength, daily_dose, product_strength
@@ -128,3 +130,12 @@ def test_every_taper_is_valid_whole_tablets_and_ends_right(d0, target, strength,
     written_strength = product_strength([plan.resource["medicationCodeableConcept"]], K)
     first_step = {"dosageInstruction": [i for i in plan.resource["dosageInstruction"] if i["sequence"] == 1]}
     assert daily_dose(first_step, written_strength, K) == doses[0]
+
+
+def test_the_steps_count_from_today_when_the_stop_order_is_older():
+    stop = draft(1, frequency=3, medication=product(20)) | {"status": "stopped", "authoredOn": "2024-12-01"}
+    plan = taper_plan(stop, 60, 0, TAB20, K, continuing=False, start=date(2026, 11, 30))
+    assert plan.resource["authoredOn"] == "2026-11-30"
+    later = draft(1, frequency=3, medication=product(20)) | {"authoredOn": "2026-12-01T08:00:00Z"}
+    plan = taper_plan(later, 60, 0, TAB20, K, continuing=False, start=date(2026, 11, 30))
+    assert plan.resource["authoredOn"] == "2026-12-01T08:00:00Z"
