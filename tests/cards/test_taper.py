@@ -6,6 +6,7 @@ import pytest
 from cards.dose import Strength, daily_dose, product_strength
 from cards.knowledge import load_knowledge
 from cards.taper import taper_doses, taper_plan
+from service.demo import render_markdown  # the demo page's CommonMark with GFM tables
 
 from fhircheck import validate
 from test_dose_writer import TAB5, TAB10, TAB20, draft, product
@@ -139,3 +140,10 @@ def test_the_steps_count_from_today_when_the_stop_order_is_older():
     later = draft(1, frequency=3, medication=product(20)) | {"authoredOn": "2026-12-01T08:00:00Z"}
     plan = taper_plan(later, 60, 0, TAB20, K, continuing=False, start=date(2026, 11, 30))
     assert plan.resource["authoredOn"] == "2026-12-01T08:00:00Z"
+
+
+def test_the_schedule_renders_as_a_table():
+    plan = taper_plan(draft(1, frequency=3, medication=product(5)), 30, 0, TAB5, K, continuing=False)
+    html = render_markdown(f"Suggested taper:\n\n{plan.table()}")
+    assert html.count("<tr>") == 1 + len(plan.steps) + 1  # header, steps, stop
+    assert "<td>5 mg morning, 10 mg afternoon, 10 mg evening</td>" in html
