@@ -18,9 +18,10 @@ class LabValue:
     value: float  # canonical unit, rounded to the lab's reporting precision
     unit: str  # canonical unit
     when: datetime
+    reported_as: str = ""  # a value given with a comparator, as reported (">29")
 
     def label(self) -> str:
-        return f"{self.value:g} {self.unit} ({self.when.date().isoformat()})"
+        return f"{self.reported_as or f'{self.value:g}'} {self.unit} ({self.when.date().isoformat()})"
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,10 @@ def lab_value(observation: dict, knowledge: Knowledge) -> LabValue | Unreadable 
     lab = knowledge["labs"][name]
     # Rounded to the reporting precision so 1.7 mg/dL compares as 0.70 mmol/L, not 0.699.
     canonical = round(value * factor, lab["round_to"])
-    canonical = _nearest_possible(canonical, quantity.get("comparator"), lab["round_to"])
-    return LabValue(name, canonical, lab["canonical_unit"], when)
+    comparator = quantity.get("comparator")
+    reported_as = f"{comparator}{canonical:g}" if comparator in ("<", "<=", ">=", ">") else ""
+    canonical = _nearest_possible(canonical, comparator, lab["round_to"])
+    return LabValue(name, canonical, lab["canonical_unit"], when, reported_as)
 
 
 def _nearest_possible(value: float, comparator, decimals: int) -> float:

@@ -16,9 +16,10 @@ class RenalValue:
     egfr: float  # mL/min/1.73m2
     when: datetime
     basis: str  # how it was obtained, for the card's detail
+    reported_as: str = ""  # an eGFR given with a comparator, as reported (">29")
 
     def label(self) -> str:
-        return f"eGFR {self.egfr:g} mL/min/1.73m2 ({self.when.date().isoformat()})"
+        return f"eGFR {self.reported_as or f'{self.egfr:g}'} mL/min/1.73m2 ({self.when.date().isoformat()})"
 
 
 def ckd_epi_2021(creatinine_mg_dl: float, age: int, female: bool, knowledge: Knowledge) -> float:
@@ -53,7 +54,10 @@ def latest_renal(labs: Mapping[str, list[LabValue]], birth_date: date | None, ge
     candidates = []
     reported = labs.get("egfr") or ()
     if reported:
-        candidates.append(RenalValue(reported[0].value, reported[0].when, "reported eGFR"))
+        latest = reported[0]
+        basis = (f"reported eGFR (read as {latest.value:g}, its nearest possible value)"
+                 if latest.reported_as else "reported eGFR")
+        candidates.append(RenalValue(latest.value, latest.when, basis, latest.reported_as))
     for creatinine in labs.get("creatinine") or ():
         computed = egfr_from_creatinine(creatinine, birth_date, gender, knowledge)
         if computed:

@@ -147,7 +147,8 @@ def reason(name: str, system: str = ICD10) -> dict:
 def story(sid: str, title: str, fires: dict, who: dict, resources: list, drafts: list,
           cards: dict | None = None, **more) -> dict:
     """`cards`: what the clinician sees on some cards, {topic: {"summary": [text the summary
-    contains], "suggestions": [[action, ...] per suggestion, in order]}}; an action is
+    contains], "suggestions": [[action, ...] per suggestion, in order], "second_choice":
+    [indexes of the suggestions not recommended]}}; an action is
     "delete", "update 15 mg/day" (the daily dose it writes), "update taper 50 to 10 mg/day"
     (a taper plan: first and last step), or "create <code>" (LOINC, RxNorm or text)."""
     expect = {"fires": fires, "silent": [t for t in TOPICS if t not in fires]}
@@ -415,9 +416,69 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     for old in OUT.glob("*.json"):
         old.unlink()
-    for item in all_stories():
+    for item in with_seen(all_stories()):
         (OUT / f"{item['id']}.json").write_text(json.dumps(item, indent=2) + "\n", encoding="utf-8")
 
+
+
+DELETE, CREATININE = [["delete"]], [["create 2160-0"]]
+# What the clinician sees on the cards of stories written before catalog v2 (see `story`).
+SEEN = {
+    "abrupt-stop": {"abrupt-stop": {"summary": ["200 days"], "suggestions": [["update taper 50 to 5 mg/day"]]}},
+    "abrupt-stop-halving": {"abrupt-stop": {"summary": ["60 -> 20 mg/day", "100 days"],
+                                            "suggestions": [["update taper 50 to 20 mg/day"]]}},
+    "avoid-cyclobenzaprine": {"avoid-cyclobenzaprine": {"suggestions": DELETE}},
+    "avoid-quinidine": {"avoid-quinidine": {"suggestions": DELETE}},
+    "benzodiazepine-older-adult": {"benzodiazepine-older-adult": {"summary": ["Age 72"], "suggestions": DELETE}},
+    "cirrhosis-next-steps": {"cirrhosis-next-steps": {
+        "summary": ["30 mg/day"], "second_choice": [1, 2],
+        "suggestions": [["create 2160-0", "create 2951-2", "create 2823-3"], ["create albumin human"], ["create 7715"]]}},
+    "data-unavailable": {"renal-unknown": {"suggestions": CREATININE}},
+    "dose-above-max-cramps": {"dose-above-max": {"summary": ["40 mg/day", "30 mg/day"], "suggestions": [["update 30 mg/day"]]}},
+    "dose-above-max-critical": {"dose-above-max": {"summary": ["90 mg/day", "80 mg/day"], "suggestions": [["update 80 mg/day"]]}},
+    "duplicate-therapy": {"duplicate-therapy": {"summary": ["15 mg/day"], "suggestions": DELETE}},
+    "egfr-comparator-ge-30": {"renal-reduce": {"summary": ["eGFR >=30"], "suggestions": [["update 5 mg/day"]]}},
+    "egfr-comparator-gt-29": {"renal-avoid": {"summary": ["eGFR >29"], "suggestions": DELETE}},
+    "egfr-comparator-lt-60": {"renal-reduce": {"summary": ["eGFR <60"], "suggestions": [["update 5 mg/day"]]}},
+    "elderly-start": {"elderly-start": {"summary": ["Age 65", "5 mg up to three times daily"], "suggestions": []}},
+    "electrolytes-stale": {"electrolytes-unknown": {"summary": ["90 days"], "suggestions": [["create 2823-3", "create 19123-9"]]}},
+    "electrolytes-unknown": {"electrolytes-unknown": {"suggestions": [["create 2823-3", "create 19123-9"]]}},
+    "hypokalemia": {"hypokalemia": {"summary": ["Potassium 3.2 mmol/L"], "suggestions": []}},
+    "hypomagnesemia": {"hypomagnesemia": {"summary": ["Magnesium 0.58 mmol/L"], "suggestions": [["create 6582"]]}},
+    "hypomagnesemia-renal": {"renal-avoid": {"summary": ["eGFR 25"], "suggestions": DELETE},
+                             "hypomagnesemia": {"summary": ["0.55"], "suggestions": []}},
+    "medication-contained": {"start-dose-high": {"summary": ["60 mg/day", "15 mg/day"], "suggestions": [["update 15 mg/day"]]}},
+    "medication-reference": {"start-dose-high": {"summary": ["30 mg/day"], "suggestions": [["update 15 mg/day"]]}},
+    "oral-solution-ml": {"start-dose-high": {"summary": ["30 mg/day"], "suggestions": [["update 15 mg/day"]]}},
+    "pediatric-creatinine-only": {"renal-unknown": {"suggestions": CREATININE},
+                                  "pediatric-dosing": {"summary": ["Age 12"], "suggestions": []}},
+    "renal-amended-counts": {"renal-avoid": {"summary": ["eGFR 25"], "suggestions": DELETE}},
+    "renal-avoid": {"renal-avoid": {"summary": ["eGFR 24"], "suggestions": DELETE}},
+    "renal-avoid-creatinine-mgdl": {"renal-avoid": {"summary": ["eGFR 24.8"], "suggestions": DELETE}},
+    "renal-avoid-dialysis": {"renal-avoid": {"summary": ["Dialysis"], "suggestions": DELETE}},
+    "renal-creatinine-unit-only": {"renal-reduce": {"summary": ["eGFR 40.6"], "suggestions": [["update 5 mg/day"]]}},
+    "renal-edge-30": {"renal-reduce": {"summary": ["eGFR 30", "15 mg/day"], "suggestions": [["update 5 mg/day"]]}},
+    "renal-gender-unknown": {"renal-reduce": {"summary": ["eGFR 59.3"], "suggestions": [["update 5 mg/day"]]}},
+    "renal-reduce-creatinine-umol": {"renal-reduce": {"summary": ["eGFR 55.8"], "suggestions": [["update 5 mg/day"]]}},
+    "renal-reduce-stale": {"renal-reduce": {"summary": ["eGFR 45"], "suggestions": [["update 5 mg/day"], ["create 2160-0"]]}},
+    "renal-unknown-none": {"renal-unknown": {"summary": ["No eGFR or creatinine"], "suggestions": CREATININE}},
+    "renal-unknown-stale": {"renal-unknown": {"summary": ["eGFR 85", "180 days"], "suggestions": CREATININE}},
+    "sandbox-pill-20mg": {"start-dose-high": {"summary": ["60 mg/day", "15 mg/day"], "suggestions": [["update 15 mg/day"]]}},
+    "start-dose-high": {"start-dose-high": {"summary": ["20 mg/day", "10 mg/day"], "suggestions": [["update 10 mg/day"]]}},
+    "titration-step": {"titration-step": {"summary": ["10 -> 30 mg/day"], "suggestions": [["update 20 mg/day"]]}},
+    "cerebral-problem-list": {"limited-efficacy-cerebral": {"suggestions": []}},
+    "limited-efficacy-cerebral": {"limited-efficacy-cerebral": {"suggestions": []}},
+    "not-indicated-rheumatic": {"not-indicated-rheumatic": {"suggestions": []}},
+    "dialysis-procedure-old": {"renal-unknown": {"suggestions": CREATININE}},
+    "titration-too-soon": {"titration-step": {"summary": ["15 -> 30 mg/day", "2 days"], "suggestions": [["update 15 mg/day"]]}},
+}
+
+
+def with_seen(stories: list[dict]) -> list[dict]:
+    for item in stories:
+        if item["id"] in SEEN:
+            item["expect"]["cards"] = {**SEEN[item["id"]], **item["expect"].get("cards", {})}
+    return stories
 
 
 def v2_stories() -> list[dict]:
@@ -430,12 +491,13 @@ def v2_stories() -> list[dict]:
                         {"renal-avoid": "critical"}, egfr=22, gender="male", given="Arthur", family="Quayle",
                         diagnosis="sci", extra=[current],
                         drafts=[order(sid, "draft", "bac20", 1, 3, **replaces(sid, "current"))],
-                        cards={"renal-avoid": {"summary": ["eGFR 22"],
+                        cards={"renal-avoid": {"summary": ["eGFR 22"], "second_choice": [1],
                                                "suggestions": [["update taper 50 to 5 mg/day"], ["delete"]]}}))
     sid = "renal-avoid-course-13-days"
     s.append(spasticity(sid, "Baclofen 15 mg/day started 13 days ago, eGFR now 22: not yet established, remove",
                         {"renal-avoid": "critical"}, egfr=22, given="Beatrice", family="Lowe",
-                        cards={"renal-avoid": {"summary": ["eGFR 22"], "suggestions": [["delete"]]}},
+                        cards={"renal-avoid": {"summary": ["eGFR 22"], "suggestions": [["delete"]],
+                                               "second_choice": []}},
                         **change(sid, ("bac5", 1, 3), ("bac5", 1, 3), 13)))
     # --- rule 2: adjusted orders, deep cuts taper ---
     sid = "renal-reduce-adjusted"
@@ -569,6 +631,12 @@ def v2_stories() -> list[dict]:
     s.append(spasticity(sid, "On baclofen for 80 days, dose raised from 30 to 40 mg/day: too early for tolerance",
                         {}, gender="male", given="Zeno", family="King",
                         **change(sid, ("bac10", 1, 3), ("bac10", 1, 4), 80)))
+    sid = "tolerance-same-dose"
+    s.append(spasticity(sid, "On baclofen for 500 days (one course), renewed at the same 30 mg/day: no tolerance note",
+                        {}, gender="male", given="Abel", family="Lund",
+                        **change(sid, ("bac10", 1, 3), ("bac10", 1, 3), 60, extra=[
+                            order(sid, "first", "bac5", 1, 3, status="completed", authored="@today-500d",
+                                  **supplied(450))])))
     return s
 
 

@@ -24,7 +24,7 @@ def elderly_start(facts: Facts):
 @rule(11, "abrupt-stop", "warning",
       "established therapy (course start >= {dosing.established_min_days} days ago), and either a"
       " stopped/cancelled draft baclofen order for it, or D1 < D0 x {dosing.abrupt_stop_fraction}"
-      " (not on a draft that duplicates another order: that order continues)",
+      " (arbitration: not on a draft that duplicates another order, which continues)",
       "replace the draft with the taper plan from D0 (arbitration writes it)")
 def abrupt_stop(facts: Facts):
     def check(draft: Draft) -> Finding | None:
@@ -59,8 +59,6 @@ def _stops_active(facts: Facts, draft: Draft) -> bool:
 
 
 def _deep_cut(facts: Facts, draft: Draft) -> bool:
-    if facts.duplicates(draft):
-        return False
     d0, _ = facts.current_dose(draft)
     fraction = facts.knowledge.value("dosing", "abrupt_stop_fraction")
     return d0 is not None and draft.d1 is not None and draft.d1 < d0 * fraction

@@ -10,6 +10,7 @@ from fhircheck import validate
 from cards.engine import evaluate, is_relevant
 from cards.knowledge import load_knowledge
 from fhir_fixtures import PATIENT_VIEW_STORIES, all_stories, load_story, resolve_token, story_ids
+from tests.story_checks import assert_cards_seen
 
 K = load_knowledge()
 STORIES = story_ids()
@@ -24,9 +25,11 @@ def fired(data) -> dict:
 @pytest.mark.parametrize("story_id", STORIES)
 def test_story_fires_exactly_what_it_expects(story_id):
     story = load_story(story_id)
-    got = fired(hookdata_from_story(story))
+    data = hookdata_from_story(story)
+    got = fired(data)
     assert got == story["expect"]["fires"], story["title"]
     assert not set(story["expect"]["silent"]) & set(got)
+    assert_cards_seen(story, story["expect"], evaluate(data, K) if got else [])
 
 
 @pytest.mark.parametrize("story_id", [s for s in STORIES if "unavailable" in load_story(s)])
