@@ -97,6 +97,18 @@ def all_stories() -> list[dict]:
         True, card(summary=["referral"], detail=["Methocarbamol is not suggested at age 70"],
                    service_requests=[REFERRAL]),
         on_baclofen(sid, 1, 3), liver=None, born="@today-70y-2m", given="Karl", family="Brandt"))
+    sid = "pv-no-cirrhosis-10"
+    s.append(pv_story(
+        sid, "Leg cramps without liver disease on baclofen 10 mg/day for 6 weeks: step up to 20 mg/day",
+        True, card(summary=["10 mg/day", "increase to 20 mg/day"],
+                   detail=["increase to 20 mg/day, then by 10 mg/day every 7 days up to 30 mg/day",
+                           "If cramps persist at 30 mg/day: a short trial of methocarbamol"],
+                   baclofen_mg=20),
+        on_baclofen(sid, 1, 1), liver=None, born="@today-61y", given="Hannah", family="Roth",
+        gender="female", unavailable={"meds": "HTTP 503"},
+        expect_unavailable={"fires": {TOPIC: "info"}, "silent": []},
+        expect_card_unavailable=card(summary=["could not be checked: current medications (HTTP 503)"],
+                                     detail=["Review the baclofen dose"])))
     sid = "pv-renal-avoid"
     s.append(pv_story(
         sid, "Cramps on baclofen 20 mg/day with eGFR 25: avoid baclofen, no increase",
