@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from .dose_writer import write_daily_dose
 from .facts import Draft, Facts
+from .taper import TaperPlan, taper_plan
 
 
 def delete_draft(draft: Draft) -> dict | None:
@@ -26,6 +27,32 @@ def update_dose(facts: Facts, draft: Draft, target_mg: float) -> dict | None:
     if written is None:
         return None
     return {"type": "update", "description": written.description, "resource": written.resource}
+
+
+def taper_plan_for(facts: Facts, draft: Draft, target_mg: float, continuing: bool) -> TaperPlan | None:
+    """The taper from D0 to `target_mg` (0: off) written into the draft (cards/taper.py). A stop
+    draft without dosage takes the dosage and product of the order it stops."""
+    d0, changed = facts.current_dose(draft)
+    if d0 is None:
+        return None
+    request, strength = draft.order.resource, draft.order.strength
+    if changed and not request.get("dosageInstruction"):
+        request = {**request, "dosageInstruction": changed[0].resource.get("dosageInstruction") or []}
+    if strength is None and changed:
+        strength = changed[0].strength
+    return taper_plan(request, d0, target_mg, strength, facts.knowledge, continuing,
+                      stu3=facts.stu3, name=draft.order.name)
+
+
+def taper_action(plan: TaperPlan | None) -> dict | None:
+    if plan is None:
+        return None
+    return {"type": "update", "description": plan.description, "resource": plan.resource}
+
+
+def taper(facts: Facts, draft: Draft, target_mg: float, continuing: bool) -> dict | None:
+    """The draft replaced by the taper plan (update action); None when none can be written."""
+    return taper_action(taper_plan_for(facts, draft, target_mg, continuing))
 
 
 def order_lab(facts: Facts, lab: str, within_days: int | None = None) -> dict:

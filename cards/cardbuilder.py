@@ -27,6 +27,7 @@ class Finding:
     draft: str | None = None  # Draft.key of the draft the finding is about
     dose_limit: DoseLimit | None = None  # rules 2, 7, 8, 9: the daily dose this rule allows
     taper: bool = False  # rule 11: wants the taper plan from D0
+    source: str | None = None  # key in [sources] when not the topic's (cramps dose numbers)
 
 
 def build_cards(findings: list[Finding], knowledge: Knowledge) -> list[dict]:
@@ -49,8 +50,8 @@ def _card(group: list[Finding], knowledge: Knowledge) -> dict:
         "uuid": str(uuid.uuid4()),
         "summary": _shorten(summary),
         "indicator": first.indicator,
-        "detail": _detail(group, knowledge),
-        "source": _source(first.topic, knowledge),
+        "detail": "\n\n".join(f.detail for f in group),
+        "source": _source(first, knowledge),
     }
     suggestions = [dict(s, uuid=str(uuid.uuid4())) for f in group for s in f.suggestions]
     if suggestions:
@@ -61,14 +62,10 @@ def _card(group: list[Finding], knowledge: Knowledge) -> dict:
     return card
 
 
-def _detail(group: list[Finding], knowledge: Knowledge) -> str:
-    source = knowledge.source_for(group[0].topic)
-    cited = f"[{source['label']}]({source['url']})" if source["url"] else source["label"]
-    return "\n\n".join([*(f.detail for f in group), f"*Source: {cited}.*"])
-
-
-def _source(topic: str, knowledge: Knowledge) -> dict:
-    source = knowledge.source_for(topic)
+def _source(finding: Finding, knowledge: Knowledge) -> dict:
+    """The source of the card's numbers; the detail does not repeat it."""
+    topic = finding.topic
+    source = knowledge["sources"][finding.source] if finding.source else knowledge.source_for(topic)
     result = {"label": source["label"]}
     if source["url"]:
         result["url"] = source["url"]

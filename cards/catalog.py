@@ -23,8 +23,14 @@ def render_catalog(knowledge: Knowledge) -> str:
 
 
 def _row(rule, knowledge: Knowledge) -> str:
-    source = knowledge.source_for(rule.topic)
-    cited = f"[{source['label']}]({source['url']})" if source["url"] else source["label"]
+    cited = _cite(knowledge.source_for(rule.topic))
+    cramps_source = knowledge.topic(rule.topic).get("cramps_source")
+    if cramps_source:
+        cited = f"{cited}; for cramps: {_cite(knowledge['sources'][cramps_source])}"
     cells = [str(rule.number), f"`{rule.topic}`", fill(rule.indicator, knowledge),
              rule.condition(knowledge), fill(rule.suggests, knowledge), cited]
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _cite(source) -> str:
+    return f"[{source['label']}]({source['url']})" if source["url"] else source["label"]

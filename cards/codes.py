@@ -5,7 +5,7 @@ from typing import Iterable, Iterator
 
 from .knowledge import DRUG_KINDS, CodeSet, Knowledge, normalize_icd10
 
-CONDITION_CONCEPTS = ("cirrhosis", "dialysis", "cramps", "spasticity", "rheumatic", "cerebral")
+CONDITION_CONCEPTS = ("cirrhosis", "dialysis", "cramps", "spasticity", "spinal", "rheumatic", "cerebral")
 
 
 def codings(concept: dict | None) -> Iterator[dict]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
 
 from .codes import coded, words
+from .dates import parse_when
 from .knowledge import Knowledge, normalize_unit
 
 _PER_ML = re.compile(r"(\d+(?:\.\d+)?)\s*mg\s*/\s*(\d+(?:\.\d+)?)?\s*ml")
@@ -23,13 +25,18 @@ class Strength:
     per_ml: bool
 
 
-def product_strength(concepts: Iterable[dict], knowledge: Knowledge) -> Strength | None:
-    """From the RxNorm product table, else the 'N MG' / 'N MG/ML' of the product's name."""
+def product_strength(concepts: Iterable[dict], knowledge: Knowledge,
+                     medication: dict | None = None) -> Strength | None:
+    """From the RxNorm product table, else Medication.ingredient.strength, else the
+    'N MG' / 'N MG/ML' of the product's name."""
     concepts = [c for c in concepts if isinstance(c, dict)]
     for concept in concepts:
         for pair in coded(concept):
             if pair in knowledge.products:
                 return Strength(*knowledge.products[pair])
+    from_ingredient = ingredient_strength(medication, knowledge)
+    if from_ingredient:
+        return from_ingredient
     for concept in concepts:
         text = words(concept)
         match = _PER_ML.search(text)
@@ -41,19 +48,68 @@ def product_strength(concepts: Iterable[dict], knowledge: Knowledge) -> Strength
     return None
 
 
-def daily_dose(request: dict, strength: Strength | None, knowledge: Knowledge) -> float | None:
-    """mg/day: concurrent instructions add up; sequential ones (another `sequence`) take the max."""
+def ingredient_strength(medication: dict | None, knowledge: Knowledge) -> Strength | None:
+    """Medication.ingredient[].strength: mg per 1 tablet (a count unit) or per mL."""
+    for ingredient in (medication or {}).get("ingredient") or ():
+        ratio = ingredient.get("strength") if isinstance(ingredient, dict) else None
+        if not isinstance(ratio, dict):
+            continue
+        numerator, denominator = ratio.get("numerator"), ratio.get("denominator")
+        if not isinstance(numerator, dict) or not isinstance(denominator, dict):
+            continue
+        mg = quantity_mg(numerator, None, knowledge)
+        per = as_number(denominator.get("value", 1))
+        unit = quantity_unit(denominator, knowledge.dose_units)
+        if not mg or not per or per <= 0:
+            continue
+        if unit in knowledge.count_units:
+            return Strength(mg / per, False)
+        if unit in knowledge.volume_units:
+            return Strength(mg / per, True)
+    return None
+
+
+def daily_dose(request: dict, strength: Strength | None, knowledge: Knowledge,
+               as_of: datetime | None = None) -> float | None:
+    """mg/day. Instructions sharing a `sequence` add up; different `sequence` values are
+    consecutive steps (a taper): the step in force at `as_of`, counted from authoredOn with
+    each step's timing.repeat.boundsDuration; without `as_of` (a draft) the first step."""
     instructions = request.get("dosageInstruction") or ()
     if not instructions:
         return None
-    by_sequence: dict = {}
+    steps: dict = {}
     for instruction in instructions:
         mg = instruction_daily_mg(instruction, strength, knowledge)
         if mg is None:
             return None
-        sequence = instruction.get("sequence")
-        by_sequence[sequence] = by_sequence.get(sequence, 0.0) + mg
-    return round(max(by_sequence.values()), 3)
+        sequence = as_number(instruction.get("sequence")) or 0.0
+        daily, bounds = steps.get(sequence, (0.0, None))
+        steps[sequence] = (daily + mg, bounds or _bounds(instruction, knowledge))
+    ordered = [steps[key] for key in sorted(steps)]
+    return round(_step_in_force(ordered, parse_when(request.get("authoredOn")), as_of), 3)
+
+
+def _bounds(instruction: dict, knowledge: Knowledge) -> timedelta | None:
+    repeat = (instruction.get("timing") or {}).get("repeat")
+    duration = repeat.get("boundsDuration") if isinstance(repeat, dict) else None
+    if not isinstance(duration, dict):
+        return None
+    value = as_number(duration.get("value"))
+    hours = knowledge.period_hours.get(duration.get("code") or duration.get("unit") or "")
+    if value is None or value <= 0 or not hours:
+        return None
+    return timedelta(hours=value * hours)
+
+
+def _step_in_force(steps: list[tuple[float, timedelta | None]], start: datetime | None,
+                   as_of: datetime | None) -> float:
+    if as_of is None or start is None or len(steps) == 1:
+        return steps[0][0]
+    for daily, bounds in steps:
+        if bounds is None or as_of < start + bounds:
+            return daily
+        start += bounds
+    return steps[-1][0]
 
 
 def instruction_daily_mg(instruction: dict, strength: Strength | None,

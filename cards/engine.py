@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from .arbitration import plan
 from .cardbuilder import build_cards
 from .facts import Facts
 from .hookdata import HookData
@@ -34,4 +35,4 @@ def is_relevant(drafts: Iterable[dict], knowledge: Knowledge,
 def evaluate(data: HookData, knowledge: Knowledge) -> list[dict]:
     facts = Facts(data, knowledge)
     findings = [finding for rule in RULES for finding in rule.findings(facts)]
-    return build_cards(findings, knowledge)
+    return build_cards(plan(findings, facts), knowledge)

@@ -6,12 +6,12 @@ from datetime import date, datetime
 from functools import cached_property
 
 from . import therapy
-from .codes import concepts_of
-from .dates import age_on, days_between, parse_date
+from .codes import coded, concepts_of
+from .dates import age_on, days_between, parse_date, parse_when
 from .hookdata import CREATININE, EGFR, MEDS, PATIENT, HookData
-from .indication import condition_is_active, indication, reason_concepts
+from .indication import condition_counts, condition_is_active, indication, reason_concepts
 from .knowledge import Knowledge
-from .labs import LabValue, lab_values, latest_within
+from .labs import LabValue, Unreadable, lab_values, latest_within, unreadable_values
 from .medication import Order, read_order
 from .renal import RenalValue, latest_renal
 
@@ -42,6 +42,7 @@ class Facts:
         self.now: datetime = data.now
         self.stu3 = data.fhir_version.upper() == "STU3"
         self.unavailable = data.unavailable
+        self._courses: dict[str, list[Order]] = {}
 
     # --- patient -------------------------------------------------------------------------
     @cached_property
@@ -71,8 +72,10 @@ class Facts:
 
     @cached_property
     def condition_concepts(self) -> dict[str, frozenset]:
-        """Concepts of every Condition by id (reasonReference may point at any of them)."""
-        return {c["id"]: concepts for c, concepts in self._conditions if c.get("id")}
+        """Concepts of every Condition by id (reasonReference may point at any of them, but
+        a refuted or entered-in-error one never counts)."""
+        return {c["id"]: concepts for c, concepts in self._conditions
+                if c.get("id") and condition_counts(c, self.knowledge)}
 
     @cached_property
     def active_conditions(self) -> frozenset:
@@ -80,9 +83,20 @@ class Facts:
                   if condition_is_active(c, self.knowledge)]
         return frozenset().union(*active)
 
-    @property
+    @cached_property
     def dialysis(self) -> bool:
-        return "dialysis" in self.active_conditions
+        return "dialysis" in self.active_conditions or self.dialysis_procedure is not None
+
+    @cached_property
+    def dialysis_procedure(self) -> datetime | None:
+        """When the latest dialysis Procedure (completed or in progress) of the lookback was done."""
+        section = self.knowledge["dialysis_procedures"]
+        systems = self.knowledge.systems
+        codes = {(systems["snomed"], c) for c in section["snomed"]} | {(systems["cpt"], c) for c in section["cpt"]}
+        found = [when for p in self.data.procedures
+                 if p.get("status") in section["statuses"] and codes & set(coded(p.get("code")))
+                 and (when := _performed(p)) and 0 <= days_between(when, self.now) <= section["lookback_days"]]
+        return max(found) if found else None
 
     @property
     def cirrhosis(self) -> bool:
@@ -96,6 +110,21 @@ class Facts:
     @cached_property
     def renal(self) -> RenalValue | None:
         return latest_renal(self.labs, self.birth_date, self.gender, self.knowledge)
+
+    @cached_property
+    def renal_unreadable(self) -> Unreadable | None:
+        """The latest renal result that could not be read, when newer than the value used."""
+        unreadable = unreadable_values(self.data.observations, self.knowledge)
+        candidates = [unreadable[name] for name in ("egfr", "creatinine") if name in unreadable]
+        latest = max(candidates, key=lambda u: u.when) if candidates else None
+        if latest and (self.renal is None or latest.when > self.renal.when):
+            return latest
+        return None
+
+    @property
+    def renal_usable(self) -> bool:
+        """A renal value within the lookback."""
+        return self.renal is not None and not self.renal_stale
 
     @cached_property
     def renal_stale(self) -> bool:
@@ -117,7 +146,7 @@ class Facts:
         """The patient's oral baclofen orders; None when the medication query failed."""
         if MEDS in self.unavailable:
             return None
-        orders = [read_order(r, self.data.medications, self.knowledge)
+        orders = [read_order(r, self.data.medications, self.knowledge, as_of=self.now)
                   for r in self.data.medication_requests]
         return therapy.baclofen_history(orders, self.knowledge)
 
@@ -132,20 +161,48 @@ class Facts:
         return therapy.is_naive(self.history, self.active, self.now, self.knowledge)
 
     def current_dose(self, draft: Draft) -> tuple[float | None, list[Order]]:
-        """D0 and the active orders it sums (see therapy.changed_orders)."""
-        if not self.active:
+        """D0 and the orders it sums: the active orders the draft replaces (all of them when
+        it links to none); for a lapsed course, the course's last order."""
+        if self.active:
+            changed = therapy.changed_orders(self.active, draft.order)
+        elif self.lapsed(draft):
+            changed = [therapy.last_order(self.course(draft))]
+        else:
             return None, []
-        changed = therapy.changed_orders(self.active, draft.order)
         return therapy.total_dose(changed), changed
 
+    def course(self, draft: Draft) -> list[Order]:
+        """The orders of the course the draft continues (empty: it starts one)."""
+        if draft.key not in self._courses:
+            self._courses[draft.key] = therapy.course_orders(
+                self.history or [], draft.order, self.now, self.knowledge)
+        return self._courses[draft.key]
+
+    def lapsed(self, draft: Draft) -> bool:
+        """No active therapy, but the draft continues a course whose last order ended at most
+        `course_gap_days` ago."""
+        if self.active or self.history is None:
+            return False
+        ends = [therapy.order_end(o, self.now, self.knowledge) for o in self.course(draft)]
+        gap = self.knowledge.value("dosing", "course_gap_days")
+        return any(end and days_between(end, self.now) <= gap for end in ends)
+
+    def naive_for(self, draft: Draft) -> bool | None:
+        """Baclofen-naive; a draft that continues a lapsed course never is."""
+        return self.naive and not self.lapsed(draft)
+
     def course_start(self, draft: Draft) -> datetime | None:
-        """The earliest authoredOn of the course the draft continues (None: no course)."""
-        return therapy.earliest_authored((self.history or []) + [draft.order])
+        """The earliest authoredOn of the course the draft continues (the draft's own when it
+        starts one: a stop draft may be the active order itself, with its original date)."""
+        return therapy.earliest_authored(self.course(draft) + [draft.order])
+
+    def days_on_course(self, draft: Draft) -> float | None:
+        start = self.course_start(draft)
+        return days_between(start, self.now) if start else None
 
     def established_therapy(self, draft: Draft) -> bool:
-        start = self.course_start(draft)
-        minimum = self.knowledge.value("dosing", "abrupt_stop_min_days")
-        return start is not None and days_between(start, self.now) >= minimum
+        days = self.days_on_course(draft)
+        return days is not None and days >= self.knowledge.value("dosing", "established_min_days")
 
     def last_dose_change(self, draft: Draft) -> datetime | None:
         """The latest authoredOn among the orders the draft replaces."""
@@ -156,19 +213,51 @@ class Facts:
     def drafts(self) -> list[Draft]:
         return [self._draft(request, index) for index, request in enumerate(self.data.drafts)]
 
-    def _draft(self, request: dict, index: int = 0) -> Draft:
+    def _draft(self, request: dict, index: int = 0, prefix: str = "#") -> Draft:
         order = read_order(request, self.data.medications, self.knowledge)
         starting = order.status not in self.knowledge["request_status"]["stopping"]
         reason, has_reason = reason_concepts(request, self.condition_concepts, self.knowledge)
         return Draft(order, starting, reason, indication(reason, has_reason, self.active_conditions),
-                     key=order.id or f"#{index}")
+                     key=order.id or f"{prefix}{index}")
+
+    @cached_property
+    def other_drafts(self) -> list[Draft]:
+        """order-select: the unselected draft orders (not judged themselves)."""
+        return [self._draft(request, index, "other#") for index, request in enumerate(self.data.other_drafts)]
 
     @cached_property
     def baclofen_drafts(self) -> list[Draft]:
         """Starting or continuing oral baclofen drafts: what most rules look at."""
         return [d for d in self.drafts if d.oral_baclofen_start]
 
+    def duplicates(self, draft: Draft) -> list[Order]:
+        """Active orders and other baclofen drafts of the request that the draft does not
+        replace (rule 12): two drafts in one request are duplicates of each other."""
+        others = [d.order for d in self.drafts + self.other_drafts
+                  if d.oral_baclofen_start and d.key != draft.key]
+        unlinked = [o for o in others if not _linked(o, draft.order)]
+        return therapy.not_replaced(self.active or [], draft.order) + unlinked
+
+    def unreplaced_active(self) -> list[Order]:
+        """Active orders that no draft of the request replaces."""
+        return [o for o in self.active or []
+                if not any(o.id in d.order.links for d in self.drafts + self.other_drafts)]
+
     @cached_property
     def cramp_context(self) -> bool:
-        return bool(self.baclofen_drafts or self.active or
+        other_baclofen = any(d.oral_baclofen_start for d in self.other_drafts)
+        return bool(self.baclofen_drafts or other_baclofen or self.active or
                     {"cramps", "cirrhosis"} & self.active_conditions)
+
+
+def _linked(first: Order, second: Order) -> bool:
+    return bool((first.id and first.id in second.links) or (second.id and second.id in first.links))
+
+
+def _performed(procedure: dict) -> datetime | None:
+    period = procedure.get("performedPeriod") or {}
+    for text in (procedure.get("performedDateTime"), period.get("end"), period.get("start")):
+        when = parse_when(text)
+        if when:
+            return when
+    return None

@@ -23,20 +23,40 @@ class LabValue:
         return f"{self.value:g} {self.unit} ({self.when.date().isoformat()})"
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A counted result with a number but no unit the service can read."""
+    name: str
+    when: datetime
+
+    def label(self) -> str:
+        return f"a {self.name} of {self.when.date().isoformat()} could not be read (no unit)"
+
+
 def lab_values(observations: Iterable[dict], knowledge: Knowledge) -> dict[str, list[LabValue]]:
     """Usable values by lab name, most recent first (ties: lowest first)."""
     found: dict[str, list[LabValue]] = {}
     for observation in observations:
         value = lab_value(observation, knowledge)
-        if value:
+        if isinstance(value, LabValue):
             found.setdefault(value.name, []).append(value)
     for values in found.values():
         values.sort(key=lambda v: (-v.when.timestamp(), v.value))
     return found
 
 
-def lab_value(observation: dict, knowledge: Knowledge) -> LabValue | None:
-    if observation.get("status") in knowledge["observation_status"]["ignored"]:
+def unreadable_values(observations: Iterable[dict], knowledge: Knowledge) -> dict[str, Unreadable]:
+    """The latest unreadable result of each lab."""
+    found: dict[str, Unreadable] = {}
+    for observation in observations:
+        value = lab_value(observation, knowledge)
+        if isinstance(value, Unreadable) and (value.name not in found or value.when > found[value.name].when):
+            found[value.name] = value
+    return found
+
+
+def lab_value(observation: dict, knowledge: Knowledge) -> LabValue | Unreadable | None:
+    if observation.get("status") not in knowledge["observation_status"]["counted"]:
         return None
     name = _lab_name(observation, knowledge)
     quantity = observation.get("valueQuantity")
@@ -44,14 +64,24 @@ def lab_value(observation: dict, knowledge: Knowledge) -> LabValue | None:
     if not name or not isinstance(quantity, dict) or when is None:
         return None
     value = as_number(quantity.get("value"))
+    if value is None:
+        return None
     units = knowledge.lab_units[name]
     factor = units.get(quantity_unit(quantity, units))
-    if factor is None or value is None:
-        return None
+    if factor is None:
+        return Unreadable(name, when)
     lab = knowledge["labs"][name]
     # Rounded to the reporting precision so 1.7 mg/dL compares as 0.70 mmol/L, not 0.699.
     canonical = round(value * factor, lab["round_to"])
+    canonical = _nearest_possible(canonical, quantity.get("comparator"), lab["round_to"])
     return LabValue(name, canonical, lab["canonical_unit"], when)
+
+
+def _nearest_possible(value: float, comparator, decimals: int) -> float:
+    """'>N' is read as N plus one reporting step, '<N' as N minus one; '>=N' / '<=N' as N."""
+    step = 10 ** -decimals
+    shift = {">": step, "<": -step}.get(comparator, 0.0)
+    return round(value + shift, decimals)
 
 
 def _lab_name(observation: dict, knowledge: Knowledge) -> str | None:

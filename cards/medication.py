@@ -29,13 +29,16 @@ class Order:
         return self.kind == "baclofen"
 
 
-def read_order(request: dict, medications: Mapping[str, dict], knowledge: Knowledge) -> Order:
+def read_order(request: dict, medications: Mapping[str, dict], knowledge: Knowledge,
+               as_of: datetime | None = None) -> Order:
+    """`as_of`: for an order in force, the time its dose is read at (a taper's current
+    step); None for a draft (its first step)."""
     concepts, unresolved = medication_concepts(request, medications)
     kind = drug_kind(concepts, knowledge)
     if kind == "baclofen" and _intrathecal_route(request, knowledge):
         kind = "intrathecal"
-    strength = product_strength(concepts, knowledge)
-    daily = daily_dose(request, strength, knowledge) if kind == "baclofen" else None
+    strength = product_strength(concepts, knowledge, referenced_medication(request, medications))
+    daily = daily_dose(request, strength, knowledge, as_of) if kind == "baclofen" else None
     return Order(
         resource=request, id=request.get("id"), kind=kind, status=request.get("status", ""),
         authored=parse_when(request.get("authoredOn")), strength=strength, daily_mg=daily,
@@ -57,6 +60,11 @@ def medication_concepts(request: dict, medications: Mapping[str, dict]) -> tuple
     concepts = [medication.get("code"), medication.get("form")]
     concepts += [i.get("itemCodeableConcept") for i in medication.get("ingredient") or ()]
     return [c for c in concepts if isinstance(c, dict)], False
+
+
+def referenced_medication(request: dict, medications: Mapping[str, dict]) -> dict | None:
+    reference = (request.get("medicationReference") or {}).get("reference")
+    return _resolve(reference, request, medications) if reference else None
 
 
 def _resolve(reference: str, request: dict, medications: Mapping[str, dict]) -> dict | None:

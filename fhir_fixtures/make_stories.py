@@ -37,6 +37,11 @@ CONDITIONS = {  # name -> (SNOMED, ICD-10-CM, display)
     "fibromyalgia": ("203082005", "M79.7", "Fibromyalgia"),
     "stroke": ("230690007", "I69.351", "Hemiplegia following cerebral infarction"),
     "ckd4": ("431857002", "N18.4", "Chronic kidney disease stage 4"),
+    "spasticity": ("221360009", "R25.8", "Spasticity"),
+}
+PROCEDURES = {  # name -> (system, code, display)
+    "hemodialysis": (SNOMED, "302497006", "Hemodialysis"),
+    "hemodialysis_cpt": ("http://www.ama-assn.org/go/cpt", "90935", "Hemodialysis procedure with single evaluation"),
 }
 PRODUCTS = {  # name -> (RxNorm, display, UCUM dose unit)
     "bac5": ("430902", "Baclofen 5 MG Oral Tablet", "{tbl}"),
@@ -57,11 +62,14 @@ def patient(sid: str, given: str, family: str, gender: str, born: str) -> dict:
 
 
 def lab(sid: str, name: str, value: float, when: str = "@today-10d", unit: str | None = None,
-        status: str = "final", code_unit: bool = True, suffix: str = "") -> dict:
+        status: str = "final", code_unit: bool = True, suffix: str = "",
+        comparator: str | None = None, no_unit: bool = False) -> dict:
     loinc, display, ucum = LABS[name]
     unit = unit or ucum
-    quantity = {"value": value, "unit": unit}
-    if code_unit:
+    quantity = {"value": value} if no_unit else {"value": value, "unit": unit}
+    if comparator:
+        quantity["comparator"] = comparator
+    if code_unit and not no_unit:
         quantity.update(system=UCUM, code=unit)
     return {"resourceType": "Observation", "id": f"{sid}-{name.replace('_', '-')}{suffix}",
             "status": status,
@@ -72,13 +80,14 @@ def lab(sid: str, name: str, value: float, when: str = "@today-10d", unit: str |
             "valueQuantity": quantity}
 
 
-def condition(sid: str, name: str, status: str = "active", onset: str = "@today-3y") -> dict:
+def condition(sid: str, name: str, status: str = "active", onset: str = "@today-3y",
+              verification: str = "confirmed") -> dict:
     snomed, icd10, display = CONDITIONS[name]
     return {"resourceType": "Condition", "id": f"{sid}-{name.replace('_', '-')}",
             "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                                            "code": status}]},
             "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                                               "code": "confirmed"}]},
+                                               "code": verification}]},
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
                                       "code": "problem-list-item"}]}],
             "code": {"coding": [{"system": SNOMED, "code": snomed, "display": display},
@@ -105,6 +114,19 @@ def order(sid: str, rid: str, product: str, count: float, per_day: int, status: 
     return resource
 
 
+def procedure(sid: str, name: str, when: str, status: str = "completed") -> dict:
+    system, code, display = PROCEDURES[name]
+    return {"resourceType": "Procedure", "id": f"{sid}-{name.replace('_', '-')}", "status": status,
+            "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+            "subject": {"reference": f"Patient/{sid}"}, "performedDateTime": when}
+
+
+def supplied(days: int) -> dict:
+    """An order's expected supply: with authoredOn, when it ends (rules.md, Course)."""
+    return {"dispenseRequest": {"expectedSupplyDuration": {
+        "value": days, "unit": "days", "system": UCUM, "code": "d"}}}
+
+
 def replaces(sid: str, rid: str) -> dict:
     return {"priorPrescription": {"reference": f"MedicationRequest/{sid}-{rid}"}}
 
@@ -116,13 +138,21 @@ def change(sid: str, old: tuple, new: tuple, days_ago: int, extra: list = ()) ->
     return {"extra": [current, *extra], "drafts": [order(sid, "draft", *new, **replaces(sid, "current"))]}
 
 
-def reason(name: str) -> dict:
+def reason(name: str, system: str = ICD10) -> dict:
     snomed, icd10, display = CONDITIONS[name]
-    return {"reasonCode": [{"coding": [{"system": ICD10, "code": icd10, "display": display}], "text": display}]}
+    code = snomed if system == SNOMED else icd10
+    return {"reasonCode": [{"coding": [{"system": system, "code": code, "display": display}], "text": display}]}
 
 
-def story(sid: str, title: str, fires: dict, who: dict, resources: list, drafts: list, **more) -> dict:
+def story(sid: str, title: str, fires: dict, who: dict, resources: list, drafts: list,
+          cards: dict | None = None, **more) -> dict:
+    """`cards`: what the clinician sees on some cards, {topic: {"summary": [text the summary
+    contains], "suggestions": [[action, ...] per suggestion, in order]}}; an action is
+    "delete", "update 15 mg/day" (the daily dose it writes), "update taper 50 to 10 mg/day"
+    (a taper plan: first and last step), or "create <code>" (LOINC, RxNorm or text)."""
     expect = {"fires": fires, "silent": [t for t in TOPICS if t not in fires]}
+    if cards:
+        expect["cards"] = cards
     return {"id": sid, "title": title, "expect": expect, "patient": who,
             "resources": resources, "drafts": drafts, **more}
 
@@ -132,9 +162,9 @@ def story(sid: str, title: str, fires: dict, who: dict, resources: list, drafts:
 
 def spasticity(sid: str, title: str, fires: dict, *, born: str = "@today-52y", egfr: float | None = 92,
                gender: str = "female", extra: list = (), drafts: list | None = None,
-               given: str = "Maria", family: str = "Keller", **more) -> dict:
+               given: str = "Maria", family: str = "Keller", diagnosis: str | None = "ms", **more) -> dict:
     """MS patient with normal kidneys, naive, drafted baclofen 5 mg three times daily."""
-    resources = [condition(sid, "ms")] + ([lab(sid, "egfr", egfr)] if egfr is not None else []) + list(extra)
+    resources = ([condition(sid, diagnosis)] if diagnosis else []) + ([lab(sid, "egfr", egfr)] if egfr is not None else []) + list(extra)
     drafts = drafts if drafts is not None else [order(sid, "draft", "bac5", 1, 3)]
     return story(sid, title, fires, patient(sid, given, family, gender, born), resources, drafts, **more)
 
@@ -174,8 +204,8 @@ def all_stories() -> list[dict]:
                         {"renal-avoid": "critical"}, egfr=None, gender="male", given="Jorge", family="Alvarez",
                         extra=[condition(sid, "esrd"), condition(sid, "dialysis"), condition(sid, "sci")]))
     sid = "renal-avoid-creatinine-mgdl"
-    s.append(spasticity(sid, "80-year-old woman, creatinine 2.0 mg/dL (CKD-EPI 24.8), starting baclofen",
-                        {"renal-avoid": "critical", "elderly-start": "info"}, egfr=None, born="@today-80y-2m",
+    s.append(spasticity(sid, "80-year-old woman, creatinine 2.0 mg/dL (CKD-EPI 24.8), starting baclofen (avoid wins over the older-adult start)",
+                        {"renal-avoid": "critical"}, egfr=None, born="@today-80y-2m",
                         given="Edith", family="Marsh", extra=[lab(sid, "creatinine", 2.0, "@today-5d")]))
     s.append(spasticity("renal-edge-30", "MS patient with eGFR exactly 30: reduce, not avoid",
                         {"renal-reduce": "warning"}, egfr=30, given="Ruth", family="Lindqvist"))
@@ -303,10 +333,13 @@ def all_stories() -> list[dict]:
                         {}, given="Monica", family="Reed",
                         **change(sid, ("bac5", 1, 3), ("bac5", 1, 3), 60)))
     sid = "tolerance"
-    s.append(spasticity(sid, "On baclofen for 500 days, dose raised from 30 to 40 mg/day",
+    s.append(spasticity(sid, "On baclofen for 500 days (one course: each order renewed the last), dose raised from 30 to 40 mg/day",
                         {"tolerance": "info"}, gender="male", given="Nathan", family="Cole",
+                        cards={"tolerance": {"summary": ["500 days", "30 -> 40 mg/day"], "suggestions": []}},
                         **change(sid, ("bac10", 1, 3), ("bac10", 1, 4), 60, extra=[
-                            order(sid, "first", "bac5", 1, 3, status="completed", authored="@today-500d")])))
+                            order(sid, "first", "bac5", 1, 3, status="completed", authored="@today-500d",
+                                  **supplied(450))])))
+    s += v2_stories()
     # --- drugs to avoid ---
     sid = "avoid-cyclobenzaprine"
     s.append(cramps(sid, "Cirrhosis with cramps: cyclobenzaprine drafted for the cramps",
@@ -384,6 +417,159 @@ def main() -> None:
         old.unlink()
     for item in all_stories():
         (OUT / f"{item['id']}.json").write_text(json.dumps(item, indent=2) + "\n", encoding="utf-8")
+
+
+
+def v2_stories() -> list[dict]:
+    """Catalog version 2: each new behaviour and its near miss."""
+    s = []
+    # --- rule 1: taper for established therapy, delete for a new course ---
+    sid = "renal-avoid-established"
+    current = order(sid, "current", "bac20", 1, 3, status="active", authored="@today-2y")
+    s.append(spasticity(sid, "Spinal cord injury on baclofen 60 mg/day for two years, eGFR now 22, order renewed",
+                        {"renal-avoid": "critical"}, egfr=22, gender="male", given="Arthur", family="Quayle",
+                        diagnosis="sci", extra=[current],
+                        drafts=[order(sid, "draft", "bac20", 1, 3, **replaces(sid, "current"))],
+                        cards={"renal-avoid": {"summary": ["eGFR 22"],
+                                               "suggestions": [["update taper 50 to 5 mg/day"], ["delete"]]}}))
+    sid = "renal-avoid-course-13-days"
+    s.append(spasticity(sid, "Baclofen 15 mg/day started 13 days ago, eGFR now 22: not yet established, remove",
+                        {"renal-avoid": "critical"}, egfr=22, given="Beatrice", family="Lowe",
+                        cards={"renal-avoid": {"summary": ["eGFR 22"], "suggestions": [["delete"]]}},
+                        **change(sid, ("bac5", 1, 3), ("bac5", 1, 3), 13)))
+    # --- rule 2: adjusted orders, deep cuts taper ---
+    sid = "renal-reduce-adjusted"
+    s.append(spasticity(sid, "eGFR 45: baclofen 30 mg/day for 100 days already halved to 15 mg/day",
+                        {}, egfr=45, given="Cecil", family="Marr",
+                        **change(sid, ("bac10", 1, 3), ("bac5", 1, 3), 100)))
+    sid = "renal-reduce-deep-cut"
+    s.append(spasticity(sid, "eGFR 45: baclofen 30 mg/day for 100 days, renewed at 20 mg/day: the renal half is a deep cut",
+                        {"renal-reduce": "warning"}, egfr=45, given="Dora", family="Neville",
+                        cards={"renal-reduce": {"summary": ["eGFR 45", "20 mg/day"],
+                                                "suggestions": [["update taper 25 to 10 mg/day"]]}},
+                        **change(sid, ("bac10", 1, 3), ("bac10", 1, 2), 100)))
+    s.append(spasticity("renal-reduce-minimum", "eGFR 45, new patient starting baclofen 5 mg once daily: already the lowest dose",
+                        {}, egfr=45, given="Edgar", family="Olsen",
+                        drafts=[order("renal-reduce-minimum", "draft", "bac5", 1, 1)]))
+    # --- rule 5: no magnesium oxide without a usable renal value ---
+    s.append(cramps("hypomagnesemia-no-renal", "Cirrhosis cramps, magnesium 0.55 mmol/L, no renal value on record",
+                    {"hypomagnesemia": "warning", "renal-unknown": "warning"}, magnesium=0.55, egfr=None,
+                    given="Fiona", family="Pryce",
+                    cards={"renal-unknown": {"suggestions": [["create 2160-0"]]},
+                           "hypomagnesemia": {"summary": ["0.55"], "suggestions": []}}))
+    # --- lapsed course (rules 8, 9) ---
+    sid = "lapsed-course"
+    s.append(spasticity(sid, "Baclofen 30 mg/day ended 20 days ago (no active order); restarted at 60 mg/day",
+                        {"titration-step": "warning"}, given="Gideon", family="Rhys", gender="male",
+                        extra=[order(sid, "previous", "bac10", 1, 3, status="completed", authored="@today-60d",
+                                     **supplied(40))],
+                        drafts=[order(sid, "draft", "bac20", 1, 3)],
+                        cards={"titration-step": {"summary": ["30 -> 60 mg/day"],
+                                                  "suggestions": [["update 45 mg/day"]]}}))
+    sid = "lapsed-course-gap"
+    s.append(spasticity(sid, "Baclofen 30 mg/day ended 40 days ago: a restart at 60 mg/day is a new start",
+                        {"start-dose-high": "warning"}, given="Hilda", family="Stone",
+                        extra=[order(sid, "previous", "bac10", 1, 3, status="completed", authored="@today-70d",
+                                     **supplied(30))],
+                        drafts=[order(sid, "draft", "bac20", 1, 3)],
+                        cards={"start-dose-high": {"summary": ["60 mg/day", "15 mg/day"],
+                                                   "suggestions": [["update 15 mg/day"]]}}))
+    # --- rule 12: duplicate drafts; rule 7: combined dose ---
+    sid = "duplicate-drafts"
+    s.append(spasticity(sid, "Two baclofen 5 mg three times daily orders drafted in one request",
+                        {"duplicate-therapy": "warning"}, given="Igor", family="Tanaka", gender="male",
+                        drafts=[order(sid, "draft", "bac5", 1, 3), order(sid, "draft-2", "bac5", 1, 3)],
+                        cards={"duplicate-therapy": {"summary": ["+1 more order"],
+                                                     "suggestions": [["delete"], ["delete"]]}}))
+    sid = "duplicate-other-draft"
+    s.append(cramps(sid, "Order-select: baclofen 10 mg twice daily selected while another baclofen 10 mg twice daily is drafted",
+                    {"duplicate-therapy": "warning", "dose-above-max": "warning", "start-dose-high": "warning"},
+                    given="Jasper", family="Umber",
+                    drafts=[order(sid, "draft", "bac10", 1, 2)], other_drafts=[order(sid, "draft-2", "bac10", 1, 2)]))
+    sid = "dose-combined-active"
+    s.append(cramps(sid, "Cirrhosis cramps on 20 mg/day; a second 20 mg/day order drafted without replacing it (40 mg/day in all)",
+                    {"dose-above-max": "warning", "duplicate-therapy": "warning"}, given="Karl", family="Vance",
+                    extra=[order(sid, "current", "bac10", 1, 2, status="active", authored="@today-60d")],
+                    drafts=[order(sid, "draft", "bac10", 1, 2)],
+                    cards={"dose-above-max": {"summary": ["40 mg/day", "30 mg/day"], "suggestions": []},
+                           "duplicate-therapy": {"suggestions": [["delete"]]}}))
+    sid = "dose-combined-linked"
+    s.append(cramps(sid, "Cirrhosis cramps on 20 mg/day, renewed at 20 mg/day by an order that replaces it",
+                    {}, given="Lars", family="Webb", **change(sid, ("bac10", 1, 2), ("bac10", 1, 2), 60)))
+    # --- lab statuses, comparators, unusable values ---
+    for suffix, comparator, value, fires in (("gt-29", ">", 29, {"renal-avoid": "critical"}),
+                                             ("ge-30", ">=", 30, {"renal-reduce": "warning"}),
+                                             ("lt-60", "<", 60, {"renal-reduce": "warning"}),
+                                             ("ge-60", ">=", 60, {})):
+        sid = f"egfr-comparator-{suffix}"
+        s.append(spasticity(sid, f"eGFR reported as '{comparator}{value}'", fires, egfr=None,
+                            given="Mila", family="Xu", extra=[lab(sid, "egfr", value, comparator=comparator)]))
+    sid = "renal-registered-ignored"
+    s.append(spasticity(sid, "A registered eGFR of 20 (no result yet) and a final 80: only the final one counts",
+                        {}, egfr=None, given="Nora", family="Yates",
+                        extra=[lab(sid, "egfr", 80, "@today-30d"),
+                               lab(sid, "egfr", 20, "@today-1d", status="registered", suffix="-registered")]))
+    sid = "renal-amended-counts"
+    s.append(spasticity(sid, "An amended eGFR of 25 after a final 80: the amended one counts",
+                        {"renal-avoid": "critical"}, egfr=None, given="Otto", family="Zane",
+                        extra=[lab(sid, "egfr", 80, "@today-30d"),
+                               lab(sid, "egfr", 25, "@today-1d", status="amended", suffix="-amended")]))
+    sid = "creatinine-no-unit"
+    s.append(spasticity(sid, "The only creatinine (1.9) came without a unit: it cannot be read",
+                        {"renal-unknown": "warning"}, egfr=None, given="Pia", family="Abbott",
+                        extra=[lab(sid, "creatinine", 1.9, "@today-5d", no_unit=True)],
+                        cards={"renal-unknown": {"summary": ["could not be read (no unit)"],
+                                                 "suggestions": [["create 2160-0"]]}}))
+    # --- conditions and procedures ---
+    sid = "dialysis-refuted"
+    s.append(spasticity(sid, "Dialysis dependence on the problem list was refuted; eGFR 85",
+                        {}, egfr=85, given="Quentin", family="Baird",
+                        extra=[condition(sid, "dialysis", verification="refuted")]))
+    sid = "dialysis-procedure"
+    s.append(spasticity(sid, "No renal condition on the problem list, but haemodialysis was performed 5 days ago",
+                        {"renal-avoid": "critical"}, egfr=None, given="Rosa", family="Cheng", diagnosis="sci",
+                        extra=[procedure(sid, "hemodialysis", "@today-5d")],
+                        cards={"renal-avoid": {"summary": ["Dialysis"], "suggestions": [["delete"]]}}))
+    sid = "dialysis-procedure-old"
+    s.append(spasticity(sid, "Haemodialysis last performed 40 days ago, no renal value on record",
+                        {"renal-unknown": "warning"}, egfr=None, given="Simon", family="Drake", diagnosis="sci",
+                        extra=[procedure(sid, "hemodialysis_cpt", "@today-40d")]))
+    sid = "cerebral-problem-list"
+    s.append(spasticity(sid, "Baclofen for plain spasticity; the problem list shows a stroke and no spinal cause",
+                        {"limited-efficacy-cerebral": "info"}, given="Tara", family="Evans", diagnosis="stroke",
+                        drafts=[order(sid, "draft", "bac5", 1, 3, **reason("spasticity", SNOMED))]))
+    sid = "cerebral-with-ms"
+    s.append(spasticity(sid, "Baclofen for plain spasticity; stroke and multiple sclerosis on the problem list",
+                        {}, given="Ugo", family="Ferri", diagnosis="stroke", extra=[condition(sid, "ms")],
+                        drafts=[order(sid, "draft", "bac5", 1, 3, **reason("spasticity", SNOMED))]))
+    # --- adults ---
+    sid = "pediatric-dosing"
+    s.append(spasticity(sid, "12-year-old with spinal cord injury: baclofen 60 mg/day drafted",
+                        {"pediatric-dosing": "info"}, born="@today-12y", egfr=110, diagnosis="sci",
+                        given="Vera", family="Gray", drafts=[order(sid, "draft", "bac20", 3, 1)],
+                        cards={"pediatric-dosing": {"summary": ["Age 12"], "suggestions": []}}))
+    sid = "adult-18-today"
+    s.append(spasticity(sid, "18 today, spinal cord injury: baclofen 60 mg/day drafted",
+                        {"start-dose-high": "warning"}, born="@today-18y", egfr=110, diagnosis="sci",
+                        given="Wes", family="Hart", drafts=[order(sid, "draft", "bac20", 3, 1)],
+                        cards={"start-dose-high": {"suggestions": [["update 15 mg/day"]]}}))
+    sid = "pediatric-creatinine-only"
+    s.append(spasticity(sid, "12-year-old with only a creatinine on record: no CKD-EPI under 18",
+                        {"pediatric-dosing": "info", "renal-unknown": "warning"}, born="@today-12y", egfr=None,
+                        diagnosis="sci", given="Xena", family="Irwin",
+                        extra=[lab(sid, "creatinine", 0.5, "@today-5d")]))
+    # --- rules 18, 19: established therapy and the course ---
+    sid = "cirrhosis-first-order-30"
+    s.append(cramps(sid, "Cirrhosis cramps, first-ever baclofen order at 30 mg/day: start low, no next steps yet",
+                    {"start-dose-high": "warning"}, given="Yves", family="Jones",
+                    drafts=[order(sid, "draft", "bac10", 1, 3)],
+                    cards={"start-dose-high": {"summary": ["30 mg/day", "10 mg/day"],
+                                               "suggestions": [["update 10 mg/day"]]}}))
+    sid = "tolerance-80-days"
+    s.append(spasticity(sid, "On baclofen for 80 days, dose raised from 30 to 40 mg/day: too early for tolerance",
+                        {}, gender="male", given="Zeno", family="King",
+                        **change(sid, ("bac10", 1, 3), ("bac10", 1, 4), 80)))
+    return s
 
 
 if __name__ == "__main__":

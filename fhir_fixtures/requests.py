@@ -43,9 +43,10 @@ def hook_request(story: dict, hook: str, prefetch: Literal["complete", "none"] =
     `unavailable` queries as failed (see with_story_failures)."""
     if hook not in (*HOOKS, PATIENT_VIEW):
         raise ValueError(f"unknown hook {hook!r}; one of {HOOKS} or {PATIENT_VIEW}")
+    others = story.get("other_drafts", []) if drafts is None else []
     drafts = story.get("drafts", []) if drafts is None else drafts
-    carried = referenced_medications(drafts, story) if prefetch == "complete" else []
-    context = hook_context(hook, story["patient"]["id"], drafts, user_id, carried)
+    carried = referenced_medications(drafts + others, story) if prefetch == "complete" else []
+    context = hook_context(hook, story["patient"]["id"], drafts, user_id, carried, others)
     request = {"hookInstance": str(uuid.uuid4()), "hook": hook}
     if fhir_server:
         request["fhirServer"] = fhir_server
@@ -66,17 +67,19 @@ def hook_request(story: dict, hook: str, prefetch: Literal["complete", "none"] =
 
 
 def hook_context(hook: str, patient_id: str, drafts: list[dict], user_id: str,
-                 medications: list[dict] = ()) -> dict:
+                 medications: list[dict] = (), others: list[dict] = ()) -> dict:
+    """`others`: draft orders the prescriber has not selected (order-select); the other
+    hooks decide them with the drafts."""
     context = {"userId": user_id, "patientId": patient_id}
     if hook == PATIENT_VIEW:
         return context
     if hook == "medication-prescribe":
-        context["medications"] = collection([stu3_medication_request(d) for d in drafts]
+        context["medications"] = collection([stu3_medication_request(d) for d in [*drafts, *others]]
                                             + [stu3_medication(m) for m in medications])
         return context
     if hook == "order-select":
         context["selections"] = [f"MedicationRequest/{draft['id']}" for draft in drafts]
-    context["draftOrders"] = collection([*drafts, *medications])
+    context["draftOrders"] = collection([*drafts, *others, *medications])
     return context
 
 

@@ -84,8 +84,7 @@ def read_drafts(call: HookCall) -> tuple[list[dict], dict[str, dict]]:
         kind = resource["resourceType"]
         if kind not in ("MedicationRequest", "Medication"):
             continue
-        if kind == "MedicationRequest" and selections is not None and \
-                f"MedicationRequest/{resource.get('id')}" not in selections:
+        if kind == "MedicationRequest" and not _selected(resource, selections):
             continue
         parsed = _parse_draft(resource, f"context.{field}.entry[{index}].resource", call)
         if kind == "Medication":
@@ -93,6 +92,23 @@ def read_drafts(call: HookCall) -> tuple[list[dict], dict[str, dict]]:
         else:
             drafts.append(parsed)
     return drafts, medications
+
+
+def _selected(resource: dict, selections: set[str] | None) -> bool:
+    return selections is None or f"MedicationRequest/{resource.get('id')}" in selections
+
+
+def other_drafts(call: HookCall) -> list[dict]:
+    """order-select: the draftOrders not selected (they count for duplicates, the combined
+    dose and cramp context, but are not judged)."""
+    if call.service.hook != "order-select":
+        return []
+    field = call.service.drafts_field
+    selections = set(call.context.get("selections") or [])
+    return [_parse_draft(entry["resource"], f"context.{field}.entry[{index}].resource", call)
+            for index, entry in enumerate(call.context[field].get("entry", []))
+            if entry["resource"]["resourceType"] == "MedicationRequest"
+            and not _selected(entry["resource"], selections)]
 
 
 def unresolved_medications(drafts: list[dict], medications: dict[str, dict]) -> list[str]:
@@ -117,7 +133,6 @@ def _parse_draft(resource: dict, where: str, call: HookCall) -> dict:
 
 def hook_data(call: HookCall, drafts, medications, gathered: Gathered, unavailable) -> HookData:
     resources = gathered.resources
-    draft_ids = {draft.get("id") for draft in drafts}
     meds = resources.get(hookdata.MEDS, [])
     medications = {**_by_reference(r for r in meds if r["resourceType"] == "Medication"), **medications}
     patients = resources.get(hookdata.PATIENT, [])
@@ -128,8 +143,9 @@ def hook_data(call: HookCall, drafts, medications, gathered: Gathered, unavailab
         patient_id=call.patient_id,
         drafts=tuple(drafts),
         patient=patients[0] if patients else None,
-        medication_requests=tuple(
-            r for r in meds if r["resourceType"] == "MedicationRequest" and r.get("id") not in draft_ids),
+        # An active order with a draft's id stays: the draft is a change of it (its D0).
+        medication_requests=tuple(r for r in meds if r["resourceType"] == "MedicationRequest"),
+        other_drafts=tuple(other_drafts(call)),
         medications=medications,
         conditions=tuple(resources.get(hookdata.CONDITIONS, [])),
         observations=tuple(_unique(r for key in LAB_KEYS for r in resources.get(key, []))),

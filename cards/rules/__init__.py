@@ -1,4 +1,4 @@
-"""The 20 rules of rules.md, one function each, registered in catalog order."""
+"""The rules of rules.md, one function each, registered in catalog order."""
 from __future__ import annotations
 
 from . import avoid, course, data, dosing, electrolytes, indication, next_steps, renal  # noqa: F401

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from .. import actions
 from ..cardbuilder import Finding
-from ..dates import days_between
 from ..facts import Draft, Facts
-from ..therapy import earliest_authored, not_replaced
 from .base import each, mg, rule
+from .dosing import adult_drafts
 
 
 @rule(10, "elderly-start", "info",
       "age >= {age.older_adult_years}, baclofen-naive and a draft oral baclofen")
 def elderly_start(facts: Facts):
-    if not (facts.baclofen_drafts and facts.older_adult and facts.naive):
+    drafts = [d for d in adult_drafts(facts) if facts.naive_for(d)]
+    if not (drafts and facts.older_adult):
         return None
     start = facts.knowledge.value("dosing", "elderly_start_text")
     return Finding(
@@ -21,38 +21,30 @@ def elderly_start(facts: Facts):
         " urinary retention or incontinence, confusion, sedation and falls.")
 
 
-def _days_on_baclofen(facts: Facts) -> float | None:
-    first = earliest_authored(facts.history or [])
-    return days_between(first, facts.now) if first else None
-
-
 @rule(11, "abrupt-stop", "warning",
-      "active therapy whose earliest order was authored >= {dosing.abrupt_stop_min_days} days"
-      " ago, and a stopped/cancelled draft baclofen order for it, or D1 < D0 x"
-      " {dosing.abrupt_stop_fraction}",
-      "none; the detail says to taper gradually")
+      "established therapy (course start >= {dosing.established_min_days} days ago), and either a"
+      " stopped/cancelled draft baclofen order for it, or D1 < D0 x {dosing.abrupt_stop_fraction}"
+      " (not on a draft that duplicates another order: that order continues)",
+      "replace the draft with the taper plan from D0 (arbitration writes it)")
 def abrupt_stop(facts: Facts):
-    stops = [d for d in facts.drafts if _stops_active(facts, d)]
-    cuts = [d for d in facts.baclofen_drafts if _halves(facts, d)]
-    # A stop draft is often the active order itself (same id, original authoredOn): the
-    # service then leaves it out of the patient's orders, so the draft dates the course too.
-    first = earliest_authored((facts.history or []) + [d.order for d in stops])
-    days = days_between(first, facts.now) if first else None
-    if days is None or days < facts.knowledge.value("dosing", "abrupt_stop_min_days"):
-        return None
-    if not stops and not cuts:
-        return None
-    taken = f"taken for {int(days)} days"
-    if stops:
-        summary = f"Stopping baclofen {taken}: taper it, do not stop abruptly"
-    else:
-        d0, _ = facts.current_dose(cuts[0])
-        summary = f"Baclofen {d0:g} -> {mg(cuts[0].d1)} ({taken}): taper more gradually"
-    return Finding(
-        "abrupt-stop", "warning", summary,
-        f"Baclofen has been {taken}. Abrupt withdrawal can cause hallucinations, seizures, high"
-        " fever, confusion and rebound spasticity: reduce the dose gradually over 1-2 weeks or"
-        " more (label warning).")
+    def check(draft: Draft) -> Finding | None:
+        stopping = _stops_active(facts, draft)
+        if not (stopping or (draft.order.oral_baclofen and draft.starting and _deep_cut(facts, draft))):
+            return None
+        if not facts.established_therapy(draft):
+            return None
+        taken = f"taken for {int(facts.days_on_course(draft))} days"
+        if stopping:
+            summary = f"Stopping baclofen {taken}: taper it, do not stop abruptly"
+        else:
+            d0, _ = facts.current_dose(draft)
+            summary = f"Baclofen {d0:g} -> {mg(draft.d1)} ({taken}): taper more gradually"
+        return Finding(
+            "abrupt-stop", "warning", summary,
+            f"Baclofen has been {taken}. Abrupt withdrawal can cause hallucinations, seizures, high"
+            " fever, confusion and rebound spasticity: reduce the dose gradually.",
+            draft=draft.key, taper=True)
+    return each(facts.drafts, check)
 
 
 def _stops_active(facts: Facts, draft: Draft) -> bool:
@@ -66,47 +58,50 @@ def _stops_active(facts: Facts, draft: Draft) -> bool:
     return bool(order.links & active_ids) or unlinked
 
 
-def _halves(facts: Facts, draft: Draft) -> bool:
+def _deep_cut(facts: Facts, draft: Draft) -> bool:
+    if facts.duplicates(draft):
+        return False
     d0, _ = facts.current_dose(draft)
     fraction = facts.knowledge.value("dosing", "abrupt_stop_fraction")
     return d0 is not None and draft.d1 is not None and draft.d1 < d0 * fraction
 
 
 @rule(12, "duplicate-therapy", "warning",
-      "draft oral baclofen while another active oral baclofen order exists that the draft does"
-      " not replace (priorPrescription, same id, or basedOn)",
+      "draft oral baclofen while another active oral baclofen order, or another baclofen draft of"
+      " the same request, exists that the draft does not replace (priorPrescription, same id, or"
+      " basedOn)",
       "delete the draft")
 def duplicate_therapy(facts: Facts):
     def check(draft: Draft) -> Finding | None:
-        others = not_replaced(facts.active or [], draft.order)
+        others = facts.duplicates(draft)
         if not others:
             return None
         listed = "; ".join(f"{o.name}" + (f" ({mg(o.daily_mg)})" if o.daily_mg else "") for o in others)
         return Finding(
             "duplicate-therapy", "warning",
-            f"Baclofen already active ({listed}): this order would duplicate it"[:139],
-            f"**{draft.order.name}** does not replace the active order(s): {listed}. Both would"
-            " be taken. Change the existing order instead, or mark it as replaced.",
-            [s for s in [actions.suggestion("Remove the new order", actions.delete_draft(draft))] if s])
+            f"Baclofen already ordered ({listed}): this order would duplicate it"[:139],
+            f"**{draft.order.name}** does not replace the other baclofen order(s): {listed}. Both"
+            " would be taken. Keep one: change the existing order instead, or mark it as replaced.",
+            [s for s in [actions.suggestion("Remove the new order", actions.delete_draft(draft))] if s],
+            draft=draft.key)
     return each(facts.baclofen_drafts, check)
 
 
 @rule(19, "tolerance", "info",
-      "earliest oral baclofen order of the patient authored >= {dosing.tolerance_min_days} days"
-      " ago and D1 > D0")
+      "course start >= {dosing.tolerance_min_days} days ago and D1 > D0 (a lapsed course counts"
+      " as a renewal)")
 def tolerance(facts: Facts):
-    days = _days_on_baclofen(facts)
-    if days is None or days < facts.knowledge.value("dosing", "tolerance_min_days"):
-        return None
+    minimum = facts.knowledge.value("dosing", "tolerance_min_days")
 
     def check(draft: Draft) -> Finding | None:
+        days = facts.days_on_course(draft)
         d0, _ = facts.current_dose(draft)
-        if d0 is None or draft.d1 is None or draft.d1 <= d0:
+        if days is None or days < minimum or d0 is None or draft.d1 is None or draft.d1 <= d0:
             return None
         return Finding(
             "tolerance", "info",
             f"Baclofen for {int(days)} days, dose up {d0:g} -> {mg(draft.d1)}: consider tolerance",
             f"Baclofen has been taken for {int(days)} days and the dose is rising ({mg(d0)} to"
-            f" {mg(draft.d1)}). Tolerance can develop with long-term use: reassess the benefit"
-            " before escalating.")
+            f" {mg(draft.d1)}). Tolerance develops mostly in the first 1-1.5 years of treatment:"
+            " reassess the response before escalating further.", draft=draft.key)
     return each(facts.baclofen_drafts, check)

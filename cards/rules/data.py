@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..cardbuilder import Finding
 from ..facts import Facts
 from ..hookdata import (CONDITIONS, CREATININE, EGFR, MAGNESIUM, MEDICATION, MEDS, PATIENT,
-                        POTASSIUM)
+                        POTASSIUM, PROCEDURES)
 from .base import rule
 from .electrolytes import cramp_drafts
 
@@ -17,6 +17,7 @@ CHECKS = {
     POTASSIUM: "potassium",
     MAGNESIUM: "magnesium",
     MEDICATION: "which drug a draft orders (referenced Medication)",
+    PROCEDURES: "dialysis procedures",
 }
 
 
@@ -25,7 +26,7 @@ def needed_keys(facts: Facts) -> list[str]:
     kinds = {d.order.kind for d in facts.drafts if d.starting}
     needed = []
     if "baclofen" in kinds:
-        needed += [PATIENT, CONDITIONS, MEDS, EGFR, CREATININE]
+        needed += [PATIENT, CONDITIONS, MEDS, EGFR, CREATININE, PROCEDURES]
         if cramp_drafts(facts) or CONDITIONS in facts.unavailable:
             needed += [POTASSIUM, MAGNESIUM]
     if kinds & {"cyclobenzaprine", "quinidine", "benzodiazepines"}:

@@ -7,6 +7,7 @@ from ..facts import Facts
 from ..hookdata import MAGNESIUM, POTASSIUM
 from ..indication import CRAMPS, UNKNOWN
 from .base import rule
+from .renal import renal_unknown_fires
 
 CRAMP_NOTE = ("Hypokalemia and hypomagnesemia cause cramps: correct them first; baclofen is for"
               " cramps that persist once electrolytes are normal.")
@@ -43,23 +44,43 @@ def hypokalemia(facts: Facts):
       "as rule 4, with the latest magnesium < {electrolytes.magnesium_below_mmol_l} mmol/L",
       "create a MedicationRequest (intent proposal) for magnesium oxide"
       " {magnesium_oxide.dose_mg} mg ({magnesium_oxide.dose_mmol} mmol) at night; not offered"
-      " when eGFR < {renal.avoid_below_egfr} or on dialysis")
+      " when eGFR < {renal.avoid_below_egfr}, on dialysis, or with no usable renal value of the"
+      " last {renal.lookback_days} days (then serum creatinine is offered, unless rule 3's card"
+      " carries it); caution at eGFR {renal.avoid_below_egfr}-{renal.reduce_below_egfr}")
 def hypomagnesemia(facts: Facts):
     low = low_value(facts, "magnesium")
     if not low:
         return None
     value, limit = low
-    renal_limit = facts.knowledge.value("renal", "avoid_below_egfr")
-    severe = facts.dialysis or (facts.renal is not None and facts.renal.egfr < renal_limit)
-    detail = f"Magnesium is below {limit:g} mmol/L. {CRAMP_NOTE}"
-    if severe:
+    knowledge = facts.knowledge
+    renal_limit = knowledge.value("renal", "avoid_below_egfr")
+    detail = f"Magnesium is below {limit:g} mmol/L. {CRAMP_NOTE} {DEPLETION_NOTE}"
+    if facts.dialysis or (facts.renal_usable and facts.renal.egfr < renal_limit):
         detail += (f" Magnesium oxide is **not** suggested: eGFR < {renal_limit:g} or dialysis"
                    " (magnesium accumulates); replace magnesium under specialist advice.")
         return Finding("hypomagnesemia", "warning", _summary(value), detail)
-    detail += (" Magnesium oxide 12-24 mmol (480-960 mg) a day, at night; use extreme caution"
-               " in renal insufficiency.")
+    if not facts.renal_usable:
+        unreadable = f" ({facts.renal_unreadable.label()})" if facts.renal_unreadable else ""
+        detail += (f" Magnesium oxide is **not** suggested until renal function is known: no"
+                   f" usable eGFR or creatinine of the last {knowledge.value('renal', 'lookback_days'):g}"
+                   f" days{unreadable}, and magnesium accumulates in renal failure.")
+        order = ([] if renal_unknown_fires(facts) else
+                 [actions.suggestion("Order serum creatinine", actions.order_lab(facts, "creatinine"))])
+        return Finding("hypomagnesemia", "warning", _summary(value), detail, order)
+    detail += (f" Magnesium oxide {_mgo_range(knowledge)} a day, at night.")
+    if facts.renal.egfr < knowledge.value("renal", "reduce_below_egfr"):
+        detail += f" Use it with caution: {facts.renal.label()} (renal insufficiency)."
     return Finding("hypomagnesemia", "warning", _summary(value), detail,
                    [actions.suggestion("Propose magnesium oxide at night", magnesium_oxide(facts))])
+
+
+DEPLETION_NOTE = ("Correct water and sodium depletion first: secondary hyperaldosteronism"
+                  " worsens magnesium loss.")
+
+
+def _mgo_range(knowledge) -> str:
+    mgo = knowledge["magnesium_oxide"]
+    return (f"{mgo['dose_mmol']:g}-{mgo['high_mmol']:g} mmol ({mgo['dose_mg']:g}-{mgo['high_mg']:g} mg)")
 
 
 def _summary(value) -> str:

@@ -4,41 +4,43 @@ from __future__ import annotations
 from .. import actions
 from ..cardbuilder import Finding
 from ..facts import Draft, Facts
-from ..indication import CRAMPS
+from ..indication import CEREBRAL, CRAMPS
 from .base import each, mg, rule
 
 
-def _reason_rule(facts: Facts, topic: str, indicator: str, concept: str, summary: str, detail: str):
+def _reason_rule(facts: Facts, topic: str, indicator: str, applies, summary: str, detail: str):
     def check(draft: Draft) -> Finding | None:
-        if concept not in draft.reason:
+        if not applies(draft):
             return None
-        return Finding(topic, indicator, summary, f"**{draft.order.name}**: {detail}")
+        return Finding(topic, indicator, summary, f"**{draft.order.name}**: {detail}", draft=draft.key)
     return each(facts.baclofen_drafts, check)
 
 
 @rule(16, "not-indicated-rheumatic", "warning",
       "draft baclofen whose reason is a rheumatic disorder (rheumatoid arthritis, fibromyalgia,"
-      " ICD-10 M05-M14, M30-M36, M45-M49, M79.0, M79.7)")
+      " ICD-10 M05-M14, M30-M36, M45-M46, M79.0, M79.7; not M47-M49)")
 def not_indicated_rheumatic(facts: Facts):
-    return _reason_rule(facts, "not-indicated-rheumatic", "warning", "rheumatic",
+    return _reason_rule(facts, "not-indicated-rheumatic", "warning", lambda d: "rheumatic" in d.reason,
                         "Baclofen ordered for a rheumatic disorder: not indicated (label)",
                         "the label states baclofen is not indicated for skeletal muscle spasm"
                         " from rheumatic disorders.")
 
 
 @rule(17, "limited-efficacy-cerebral", "info",
-      "draft baclofen whose reason is spasticity of cerebral origin (stroke, cerebral palsy,"
-      " brain injury)")
+      "draft baclofen whose indication is cerebral: a cerebral-origin reason (stroke, cerebral"
+      " palsy, brain injury), or plain spasticity with an active cerebral-origin Condition and none"
+      " of spinal origin (multiple sclerosis, spinal cord injury)")
 def limited_efficacy_cerebral(facts: Facts):
-    return _reason_rule(facts, "limited-efficacy-cerebral", "info", "cerebral",
+    return _reason_rule(facts, "limited-efficacy-cerebral", "info", lambda d: d.indication == CEREBRAL,
                         "Baclofen for spasticity of cerebral origin: limited efficacy (label)",
                         "the label reports limited benefit in spasticity from stroke, cerebral"
                         " palsy or brain injury, with more sedation; review the expected benefit.")
 
 
 @rule(18, "cirrhosis-next-steps", "info",
-      "active cirrhosis, indication cramps, draft daily dose = {dosing.ceiling_cramps_mg} mg/day"
-      " (the ceiling)",
+      "active cirrhosis, indication cramps, established therapy (course start >="
+      " {dosing.established_min_days} days ago), draft daily dose = {dosing.ceiling_cramps_mg}"
+      " mg/day (the ceiling)",
       "albumin {albumin.low_g}-{albumin.high_g} g/week; orphenadrine as an alternative (not"
       " offered from age {age.older_adult_years}); creatinine, sodium and potassium within"
       " {orders.cirrhosis_monitoring_days} days; stretching, massage and ice in the detail")
@@ -46,7 +48,8 @@ def cirrhosis_next_steps(facts: Facts):
     ceiling = facts.knowledge.value("dosing", "ceiling_cramps_mg")
     if not facts.cirrhosis:
         return None
-    drafts = [d for d in facts.baclofen_drafts if d.indication == CRAMPS and d.d1 == ceiling]
+    drafts = [d for d in facts.baclofen_drafts if d.indication == CRAMPS and d.d1 == ceiling
+              and facts.established_therapy(d)]
     if not drafts:
         return None
     days = facts.knowledge.value("orders", "cirrhosis_monitoring_days")
@@ -58,7 +61,7 @@ def cirrhosis_next_steps(facts: Facts):
         f"Baclofen is at the {mg(ceiling)} ceiling for cramps. If cramps persist: human albumin"
         f" {_albumin_range(facts)} g/week;{orphenadrine} Monitor creatinine, sodium and potassium"
         f" during the first month. Add stretching, massage and ice.",
-        [s for s in _next_step_suggestions(facts, days) if s], selection="any")
+        [s for s in _next_step_suggestions(facts, days) if s], selection="any", draft=drafts[0].key)
 
 
 def _albumin_range(facts: Facts) -> str:

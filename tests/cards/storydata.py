@@ -12,7 +12,6 @@ def hookdata_from_story(story: dict, hook: str = "order-sign", now: datetime | N
     by_type: dict[str, list[dict]] = {}
     for resource in story["resources"]:
         by_type.setdefault(resource["resourceType"], []).append(resource)
-    draft_ids = {d.get("id") for d in story["drafts"]}
     unavailable = story.get("unavailable", {}) if failing else {}
     observations = [o for o in by_type.get("Observation", []) if not _failed_lab(o, unavailable)]
     return HookData(
@@ -20,10 +19,13 @@ def hookdata_from_story(story: dict, hook: str = "order-sign", now: datetime | N
         fhir_version="R4",
         now=now or datetime.now(timezone.utc),
         patient_id=story["patient"]["id"],
-        drafts=tuple(story["drafts"]),
+        # order-select judges only the selected drafts; the other hooks judge them all.
+        drafts=tuple(story["drafts"] + ([] if hook == "order-select" else story.get("other_drafts", []))),
+        other_drafts=tuple(story.get("other_drafts", [])) if hook == "order-select" else (),
         patient=story["patient"],
-        # As the service does: the patient's orders never include the drafts themselves.
-        medication_requests=tuple(r for r in by_type.get("MedicationRequest", []) if r["id"] not in draft_ids),
+        # As the service does: an active order with a draft's id stays (the draft changes it).
+        medication_requests=tuple(by_type.get("MedicationRequest", [])),
+        procedures=tuple(by_type.get("Procedure", [])),
         medications={f"Medication/{m['id']}": m for m in by_type.get("Medication", [])},
         conditions=tuple(by_type.get("Condition", [])),
         observations=tuple(observations),

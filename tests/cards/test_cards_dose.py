@@ -86,12 +86,43 @@ def test_strength_from_display_when_the_code_is_local():
     assert strength == Strength(10.0, False)
 
 
-def test_concurrent_instructions_add_and_sequential_take_the_max():
+def test_concurrent_instructions_add_and_a_draft_taper_reads_its_first_step():
     morning = {"timing": per_day(1), "doseAndRate": [{"doseQuantity": quantity(10, "mg")}]}
     night = {"timing": per_day(1), "doseAndRate": [{"doseQuantity": quantity(20, "mg")}]}
     assert daily_dose({"dosageInstruction": [morning, night]}, None, K) == 30
-    taper = [dict(morning, sequence=1), dict(night, sequence=2)]
+    taper = [dict(night, sequence=2), dict(morning, sequence=1), dict(morning, sequence=1)]
     assert daily_dose({"dosageInstruction": taper}, None, K) == 20
+
+
+def _step(sequence: int, mg: float, days: int | None) -> dict:
+    repeat = {"frequency": 1, "period": 1, "periodUnit": "d"}
+    if days:
+        repeat["boundsDuration"] = {"value": days, "unit": "days", "system": "http://unitsofmeasure.org",
+                                    "code": "d"}
+    return {"sequence": sequence, "timing": {"repeat": repeat},
+            "doseAndRate": [{"doseQuantity": quantity(mg, "mg")}]}
+
+
+@pytest.mark.parametrize("days_since_authored, expected", [
+    (0, 40), (2.9, 40), (3, 30), (5.9, 30), (6, 20), (60, 20)])
+def test_an_order_in_force_reads_the_taper_step_of_today(days_since_authored, expected):
+    from datetime import datetime, timedelta, timezone
+    authored = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    request = {"authoredOn": authored.isoformat(),
+               "dosageInstruction": [_step(1, 40, 3), _step(2, 30, 3), _step(3, 20, None)]}
+    as_of = authored + timedelta(days=days_since_authored)
+    assert daily_dose(request, None, K, as_of) == expected
+
+
+def test_strength_from_medication_ingredient():
+    medication = {"resourceType": "Medication", "code": {"text": "Local baclofen"},
+                  "ingredient": [{"itemCodeableConcept": {"text": "baclofen"},
+                                  "strength": {"numerator": quantity(20, "mg"),
+                                               "denominator": quantity(1, "{tbl}")}}]}
+    assert product_strength([medication["code"]], K, medication) == Strength(20.0, False)
+    liquid = {"ingredient": [{"strength": {"numerator": quantity(10, "mg"),
+                                           "denominator": quantity(5, "mL")}}]}
+    assert product_strength([{"text": "Baclofen 5 MG/ML"}], K, liquid) == Strength(2.0, True)
 
 
 @pytest.mark.parametrize("request_, strength", [

@@ -8,13 +8,17 @@ import pytest
 from fhircheck import empty_paths, validate
 from storydata import hookdata_from_story
 
+from cards.cardbuilder import DoseLimit
 from cards.engine import evaluate, is_relevant
+from cards.facts import Facts
 from cards.knowledge import load_knowledge
+from cards.rules import RULES
 from fhir_fixtures import load_story, story_ids
 
 K = load_knowledge()
 SANDBOX = Path(__file__).resolve().parents[1] / "data" / "sandbox-requests"
 TOPIC_SYSTEM = K.value("project", "topic_system")
+RULE_BY_TOPIC = {rule.topic: rule for rule in RULES}
 
 
 def all_cards(version="R4"):
@@ -100,8 +104,13 @@ def test_uuids_are_unique_within_and_across_calls():
 
 
 def test_cards_are_ordered_critical_warning_info():
-    data = hookdata_from_story(load_story("renal-avoid-creatinine-mgdl"))
-    assert [c["indicator"] for c in evaluate(data, K)] == ["critical", "info"]
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    orders = [[c["indicator"] for c in evaluate(hookdata_from_story(load_story(s)), K)] for s in story_ids()]
+    assert all(order == sorted(order, key=rank.get) for order in orders)
+    first = evaluate(hookdata_from_story(load_story("pediatric-creatinine-only")), K)
+    assert [c["indicator"] for c in first] == ["warning", "info"]
+    second = evaluate(hookdata_from_story(load_story("hypomagnesemia-renal")), K)
+    assert [c["indicator"] for c in second] == ["critical", "warning"]
 
 
 def test_summary_names_the_number_and_its_date():
@@ -121,10 +130,11 @@ def test_stale_low_renal_value_offers_creatinine_on_the_reduce_card():
     assert created == ["2160-0"] and card["selectionBehavior"] == "any"
 
 
-def test_renal_reduce_halves_in_5_mg_steps():
-    (card,) = evaluate(hookdata_from_story(load_story("renal-edge-30")), K)
-    update = card["suggestions"][0]["actions"][0]
-    assert update["type"] == "update" and "5 mg/day" in update["description"]
+def test_renal_reduce_asks_for_half_the_draft_dose():
+    facts = Facts(hookdata_from_story(load_story("renal-edge-30")), K)
+    (finding,) = RULE_BY_TOPIC["renal-reduce"].findings(facts)
+    assert finding.dose_limit == DoseLimit(7.5, "the renal limit")
+    assert finding.draft == "renal-edge-30-draft"
 
 
 def test_magnesium_oxide_not_offered_at_egfr_below_30():
@@ -141,10 +151,12 @@ def test_several_drafts_give_one_card_naming_all():
     story = load_story("renal-avoid")
     second = dict(story["drafts"][0], id="renal-avoid-draft-2")
     data = replace(hookdata_from_story(story), drafts=(story["drafts"][0], second))
-    (card,) = evaluate(data, K)
-    assert "(+1 more order)" in card["summary"]
-    deleted = {a["resourceId"] for s in card["suggestions"] for a in s["actions"]}
-    assert deleted == {"MedicationRequest/renal-avoid-draft", "MedicationRequest/renal-avoid-draft-2"}
+    cards = {c["source"]["topic"]["code"]: c for c in evaluate(data, K)}
+    assert set(cards) == {"renal-avoid", "duplicate-therapy"}
+    for card in cards.values():
+        assert "(+1 more order)" in card["summary"]
+        deleted = {a["resourceId"] for s in card["suggestions"] for a in s["actions"] if a["type"] == "delete"}
+        assert deleted == {"MedicationRequest/renal-avoid-draft", "MedicationRequest/renal-avoid-draft-2"}
 
 
 def test_data_unavailable_names_each_check():

@@ -5,7 +5,7 @@ import pytest
 
 from cards.dates import age_on, parse_when
 from cards.knowledge import load_knowledge
-from cards.labs import lab_value, lab_values, latest_within
+from cards.labs import Unreadable, lab_value, lab_values, latest_within
 from cards.renal import ckd_epi_2021, latest_renal
 
 K = load_knowledge()
@@ -54,12 +54,36 @@ def test_unit_conversions_to_canonical(obs, name, expected):
     observation("2160-0", 1.4, "mg/dL", status="entered-in-error"),
     observation("2160-0", 1.4, "mg/dL", status="cancelled"),
     observation("2160-0", 1.4, "mg/dL", status="preliminary"),
-    observation("2160-0", 1.4, "kg"),  # unknown unit
-    observation("2160-0", 1.4),  # no unit at all
+    observation("2160-0", 1.4, "mg/dL", status="registered"),
+    observation("2160-0", 1.4, "mg/dL", status="unknown"),
     observation("1234-5", 1.4, "mg/dL"),  # not a lab we read
 ])
-def test_unusable_observations_are_ignored(obs):
+def test_uncounted_observations_are_ignored(obs):
     assert lab_value(obs, K) is None
+
+
+@pytest.mark.parametrize("status", ["final", "amended", "corrected"])
+def test_final_amended_and_corrected_results_count(status):
+    assert lab_value(observation("2160-0", 1.4, "mg/dL", status=status), K).value == 1.4
+
+
+@pytest.mark.parametrize("obs", [
+    observation("2160-0", 1.4, "kg"),  # unknown unit
+    observation("2160-0", 1.4),  # no unit at all
+])
+def test_values_without_a_readable_unit_are_unreadable_not_absent(obs):
+    value = lab_value(obs, K)
+    assert isinstance(value, Unreadable) and value.name == "creatinine"
+    assert value.label() == "a creatinine of 2026-11-01 could not be read (no unit)"
+
+
+@pytest.mark.parametrize("comparator, expected", [
+    (">", 59.1), (">=", 59.0), ("<", 58.9), ("<=", 59.0), (None, 59.0)])
+def test_egfr_comparators_read_as_the_nearest_possible_value(comparator, expected):
+    obs = observation("98979-8", 59, "mL/min/{1.73_m2}")
+    if comparator:
+        obs["valueQuantity"]["comparator"] = comparator
+    assert lab_value(obs, K).value == expected
 
 
 def test_latest_within_lookback():

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from cards.dose import daily_dose
+from cards.knowledge import load_knowledge
+from cards.medication import read_order
 from fhir_fixtures import load_story, story_ids
 from fhir_fixtures.fhir_server import InMemoryFhir, create_fhir_app, simulated_failures
 from fhir_fixtures.requests import HOOKS, hook_request
@@ -22,6 +25,7 @@ CASES = [(story_id, "complete") for story_id in STORY_IDS] + [
     (story_id, "failing") for story_id in STORY_IDS if load_story(story_id).get("unavailable")]
 # The service gives up on the FHIR server after this; a simulated timeout takes longer.
 FHIR_BUDGET_SECONDS = 0.5
+KNOWLEDGE = load_knowledge()
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +111,40 @@ def assert_expectations(story: dict, expect: dict, cards: list[dict]) -> None:
     assert not wrong and not loud, (
         f"{story['id']} ({story['title']}): expected {expected}, got {fired}; "
         f"wrong or missing: {wrong}; should be silent: {loud}")
+    by_topic = {card["source"]["topic"]["code"]: card for card in cards}
+    for topic, seen in expect.get("cards", {}).items():
+        card = by_topic[topic]
+        for text in seen.get("summary", []):
+            assert text in card["summary"], f"{story['id']}: {text!r} not in {card['summary']!r}"
+        if "suggestions" in seen:
+            got = [[describe(action) for action in suggestion["actions"]]
+                   for suggestion in card.get("suggestions", [])]
+            assert got == seen["suggestions"], f"{story['id']} {topic}: suggestions {got}"
+
+
+def describe(action: dict) -> str:
+    """What a suggestion does, as a clinician reads it: 'delete', 'update 15 mg/day',
+    'update taper 50 to 5 mg/day', 'create 2160-0'."""
+    if action["type"] == "delete":
+        return "delete"
+    resource = action["resource"]
+    if resource["resourceType"] == "MedicationRequest" and action["type"] == "update":
+        steps = step_doses(resource)
+        if len(steps) > 1:
+            return f"update taper {steps[0]:g} to {steps[-1]:g} mg/day"
+        return f"update {steps[0]:g} mg/day"
+    concept = resource.get("code") or resource.get("medicationCodeableConcept") or {}
+    codes = [coding["code"] for coding in concept.get("coding", [])]
+    return f"{action['type']} {codes[0] if codes else concept.get('text')}"
+
+
+def step_doses(request: dict) -> list[float]:
+    """The daily dose of each step (sequence) of a MedicationRequest, in order."""
+    strength = read_order(request, {}, KNOWLEDGE).strength
+    sequences = sorted({i.get("sequence", 0) for i in request["dosageInstruction"]})
+    return [daily_dose({"dosageInstruction": [i for i in request["dosageInstruction"]
+                                              if i.get("sequence", 0) == sequence]}, strength, KNOWLEDGE)
+            for sequence in sequences]
 
 
 def assert_fetched_from_fixture_server(story: dict, log) -> None:
