@@ -125,6 +125,15 @@ def test_a_deep_cut_of_established_therapy_is_the_taper_on_every_card():
     validate(renal["resource"])
 
 
+def test_a_deep_cut_of_a_course_under_14_days_is_a_single_dose_change():
+    change = draft(1, frequency=2, medication=product(20)) | {"id": "active-1"}  # 60 -> 40 mg/day
+    facts = facts_for(change, active=[active_order(days_ago=10)])
+    (found,) = plan([finding("renal-reduce", key="active-1", dose_limit=DoseLimit(20, "the renal limit"))], facts)
+    (action,) = updates(found)
+    assert written_daily(action["resource"]) == 20
+    assert not any("sequence" in i for i in action["resource"]["dosageInstruction"])
+
+
 def test_a_cut_to_half_or_more_is_a_single_dose_change():
     change = draft(1, frequency=2, medication=product(20)) | {"id": "active-1"}  # 60 -> 40
     facts = facts_for(change, active=[active_order()])

@@ -2,7 +2,7 @@
 import pytest
 
 from cards.dose import Strength, daily_dose, product_strength
-from cards.dose_writer import write_daily_dose
+from cards.dose_writer import plan_regimen, write_daily_dose
 from cards.knowledge import load_knowledge
 
 from fhircheck import validate
@@ -176,3 +176,8 @@ def test_every_written_dose_is_whole_tablets_at_most_20_mg_at_most_4_a_day(targe
         if code == "mL":
             assert float(value * 2).is_integer()
     assert administrations <= 4
+
+
+def test_no_regimen_above_four_doses_of_20_mg():
+    assert plan_regimen(90, 5.0, 2, K) is None
+    assert plan_regimen(80, 5.0, 2, K).doses == (20, 20, 20, 20)
