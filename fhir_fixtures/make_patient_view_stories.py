@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .make_stories import cramps, lab, order
+from .make_stories import SNOMED, cramps, lab, order
 
 OUT = Path(__file__).with_name("patient_view")
 TOPIC = "cramps-next-steps"
@@ -29,6 +29,13 @@ def on_baclofen(sid: str, count: float, per_day: int, product: str = "bac10",
                     authored=f"@today-{changed_days_ago}d",
                     priorPrescription={"reference": f"MedicationRequest/{sid}-first"})
     return [first, current]
+
+
+def hemodialysis(sid: str, days_ago: int) -> dict:
+    return {"resourceType": "Procedure", "id": f"{sid}-hd-{days_ago}", "status": "completed",
+            "code": {"coding": [{"system": SNOMED, "code": "302497006", "display": "Hemodialysis"}],
+                     "text": "Hemodialysis"},
+            "subject": {"reference": f"Patient/{sid}"}, "performedDateTime": f"@today-{days_ago}d"}
 
 
 def card(summary=(), detail=(), detail_absent=(), baclofen_mg=None, service_requests=(),
@@ -115,6 +122,20 @@ def all_stories() -> list[dict]:
         True, card(summary=["avoid baclofen", "eGFR 25"], detail=["Avoid baclofen", "never stop abruptly"],
                    detail_absent=["increase to"], service_requests=[REFERRAL]),
         on_baclofen(sid, 1, 2), egfr=25, given="Ines", family="Moreau", gender="female"))
+    sid = "pv-dialysis-procedure"
+    s.append(pv_story(
+        sid, "Cramps on baclofen 20 mg/day, haemodialysis 2 days ago (a Procedure, no diagnosis coded)",
+        True, card(summary=["avoid baclofen", "dialysis"], detail=["Avoid baclofen: dialysis"],
+                   detail_absent=["increase to"], service_requests=[REFERRAL]),
+        on_baclofen(sid, 1, 2) + [hemodialysis(sid, 2), hemodialysis(sid, 4)], egfr=None,
+        given="Amir", family="Haddad"))
+    sid = "pv-dialysis-procedure-old"
+    s.append(pv_story(
+        sid, "Near miss: one haemodialysis 60 days ago (acute kidney injury, recovered, eGFR 75 now)",
+        True, card(summary=["increase to 30 mg/day"], detail=["eGFR 75"], detail_absent=["Avoid baclofen"],
+                   baclofen_mg=30),
+        on_baclofen(sid, 1, 2) + [hemodialysis(sid, 60)], egfr=75, given="Lucia", family="Ferri",
+        gender="female"))
     sid = "pv-renal-cap"
     s.append(pv_story(
         sid, "Cramps on baclofen 10 mg/day with eGFR 45: the next step stops at the 15 mg/day renal limit",

@@ -37,7 +37,8 @@ def test_discovery_declares_four_services_with_narrow_prefetch(client):
             assert query.startswith("Observation?patient={{context.patientId}}&code=http://loinc.org|")
             assert "_sort=-date" in query and "_count=" in query
         assert service["prefetch"]["procedures"].startswith(
-            "Procedure?patient={{context.patientId}}&status=completed,in-progress&")
+            "Procedure?patient={{context.patientId}}&status=completed,in-progress"
+            "&code=http://snomed.info/sct|302497006,")
     labs = services[0]["prefetch"]
     assert "2160-0" in labs["creatinine"] and "98979-8" in labs["egfr"]
     assert "2823-3" in labs["potassium"] and "19123-9" in labs["magnesium"]
