@@ -135,7 +135,12 @@ def all_stories() -> list[dict]:
         True, card(summary=["increase to 30 mg/day"], detail=["eGFR 75"], detail_absent=["Avoid baclofen"],
                    baclofen_mg=30),
         on_baclofen(sid, 1, 2) + [hemodialysis(sid, 60)], egfr=75, given="Lucia", family="Ferri",
-        gender="female"))
+        gender="female", unavailable={"procedures": "OperationOutcome"},
+        expect_unavailable={"fires": {TOPIC: "info"}, "silent": []},
+        expect_card_unavailable=card(
+            summary=["renal function unknown"],
+            detail=["dialysis procedures could not be read (OperationOutcome): no increase is suggested"],
+            detail_absent=["increase to 30"])))
     sid = "pv-renal-cap"
     s.append(pv_story(
         sid, "Cramps on baclofen 10 mg/day with eGFR 45: the next step stops at the 15 mg/day renal limit",
@@ -159,6 +164,13 @@ def all_stories() -> list[dict]:
         sid, "Near miss: a 16-year-old with cramps on baclofen 10 mg/day (adults only)",
         False, None, on_baclofen(sid, 1, 1), born="@today-16y", given="Mia", family="Young",
         gender="female"))
+    sid = "pv-no-birth-date"
+    s.append(pv_story(
+        sid, "Cramps on baclofen 20 mg/day, no birth date in the record: age unknown, said so",
+        True, card(summary=["could not be checked: age (no birth date on record)"],
+                   detail=["Review the baclofen dose"]),
+        on_baclofen(sid, 1, 2), given="Robin", family="Doe"))
+    del s[-1]["patient"]["birthDate"]
     sid = "pv-stale-renal"
     s.append(pv_story(
         sid, "Cramps on baclofen 10 mg/day, last eGFR a year ago: check creatinine before increasing",

@@ -105,8 +105,9 @@ def test_healthz(client):
     assert client.get("/healthz").json == {"status": "ok"}
 
 
-def test_cors_preflight_allows_the_sandbox_headers(client):
-    response = client.options("/cds-services/baclofen-order-sign", headers={
+@pytest.mark.parametrize("service", ["baclofen-order-sign", "baclofen-patient-view"])
+def test_cors_preflight_allows_the_sandbox_headers(client, service):
+    response = client.options(f"/cds-services/{service}", headers={
         "Origin": "https://sandbox.cds-hooks.org",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type",
