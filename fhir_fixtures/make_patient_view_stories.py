@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .make_stories import SNOMED, cramps, lab, order
+from .make_stories import SNOMED, condition, cramps, lab, order
 
 OUT = Path(__file__).with_name("patient_view")
 TOPIC = "cramps-next-steps"
@@ -159,6 +159,11 @@ def all_stories() -> list[dict]:
         sid, "Near miss: cirrhosis on baclofen 20 mg/day but no muscle-cramp Condition on the problem list",
         False, None, on_baclofen(sid, 1, 2), given="Victor", family="Hale"))
     s[-1]["resources"] = [r for r in s[-1]["resources"] if not r["id"].endswith("-cramps")]
+    sid = "pv-spasticity-with-cramps"
+    s.append(pv_story(
+        sid, "Near miss: multiple sclerosis on baclofen 30 mg/day for spasticity, cramps also on the problem list",
+        False, None, on_baclofen(sid, 1, 3) + [condition(sid, "ms")], liver=None, given="Greta",
+        family="Olsen", gender="female"))
     sid = "pv-minor"
     s.append(pv_story(
         sid, "Near miss: a 16-year-old with cramps on baclofen 10 mg/day (adults only)",
