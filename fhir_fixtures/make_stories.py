@@ -569,6 +569,12 @@ def v2_stories() -> list[dict]:
     s.append(spasticity(sid, "On baclofen for 80 days, dose raised from 30 to 40 mg/day: too early for tolerance",
                         {}, gender="male", given="Zeno", family="King",
                         **change(sid, ("bac10", 1, 3), ("bac10", 1, 4), 80)))
+    sid = "tolerance-same-dose"
+    s.append(spasticity(sid, "On baclofen for 500 days (one course), renewed at the same 30 mg/day: no tolerance note",
+                        {}, gender="male", given="Abel", family="Lund",
+                        **change(sid, ("bac10", 1, 3), ("bac10", 1, 3), 60, extra=[
+                            order(sid, "first", "bac5", 1, 3, status="completed", authored="@today-500d",
+                                  **supplied(450))])))
     return s
 
 
