@@ -15,13 +15,14 @@ from storydata import hookdata_from_story
 from cards.dose import administrations_per_day, daily_dose, dose_quantity, product_strength, quantity_unit
 from cards.engine import evaluate
 from cards.knowledge import load_knowledge
-from fhir_fixtures import all_stories
+from fhir_fixtures import PATIENT_VIEW_STORIES, all_stories
 from fhircheck import validate
 
 K = load_knowledge()
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
 STORIES = all_stories()
+PATIENT_VIEW = all_stories(folder=PATIENT_VIEW_STORIES)
 NOW = datetime.now(timezone.utc)
 PRODUCTS = {
     "tablet 5": ({"coding": [{"system": RXNORM, "code": "430902", "display": "Baclofen 5 MG Oral Tablet"}]}, "{pill}"),
@@ -116,6 +117,12 @@ def check_whole_doses(resource: dict) -> None:
 @pytest.mark.parametrize("story", STORIES, ids=[s["id"] for s in STORIES])
 def test_every_story_response_has_one_plan_per_order(story):
     check_response(evaluate(hookdata_from_story(story, now=NOW), K), "R4")
+
+
+@pytest.mark.parametrize("story", PATIENT_VIEW, ids=[s["id"] for s in PATIENT_VIEW])
+def test_every_patient_view_proposal_is_whole_tablets(story):
+    cards = evaluate(hookdata_from_story({"drafts": [], **story}, hook="patient-view", now=NOW), K)
+    check_response(cards, "R4")
 
 
 # --- generated orders ----------------------------------------------------------------------
