@@ -41,7 +41,7 @@ def taper_plan_for(facts: Facts, draft: Draft, target_mg: float, continuing: boo
     if strength is None and changed:
         strength = changed[0].strength
     return taper_plan(request, d0, target_mg, strength, facts.knowledge, continuing,
-                      stu3=facts.stu3, name=draft.order.name)
+                      stu3=facts.stu3, name=draft.order.name, start=facts.now.date())
 
 
 def taper_action(plan: TaperPlan | None) -> dict | None:

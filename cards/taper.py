@@ -9,7 +9,9 @@ product for the whole plan. The numbers live in the knowledge file ([taper], "ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
+from .dates import parse_date
 from .dose import Strength
 from .dose_writer import (DosageWriter, choose_product, doses_text, floor_daily, fmt, keeps_timing,
                           medication_name, ordered_administrations, plan_regimen, product_note)
@@ -68,9 +70,11 @@ def _step(dose: float, knowledge: Knowledge) -> float:
 
 def taper_plan(request: dict, d0: float, target: float, strength: Strength | None,
                knowledge: Knowledge, continuing: bool, *, stu3: bool | None = None,
-               name: str | None = None) -> TaperPlan | None:
+               name: str | None = None, start: date | None = None) -> TaperPlan | None:
     """The draft rewritten as a taper from `d0` to `target` (0 for a stop); None when there is
-    nothing to taper (D0 one step from the target) or no product can make every step."""
+    nothing to taper (D0 one step from the target) or no product can make every step.
+    `start`: the day step 1 begins; an older authoredOn (a stop order is often the active
+    order itself) moves to it, since the steps are counted from authoredOn."""
     doses = taper_doses(d0, target if continuing else 0, knowledge)
     if not doses or d0 <= doses[0]:
         return None
@@ -90,6 +94,8 @@ def taper_plan(request: dict, d0: float, target: float, strength: Strength | Non
         steps.append(TaperStep(sequence, regimen.daily, days, doses_text(regimen)))
     resource = writer.resource(instructions)
     resource.update(status="draft", intent="order")
+    if start and (parse_date(resource.get("authoredOn")) or date.min) < start:
+        resource["authoredOn"] = start.isoformat()
     resource.pop("statusReason", None)
     plan = TaperPlan(resource, "", steps)
     description = _description(name or medication_name(request), d0, plan, knowledge) + product_note(product)
@@ -97,11 +103,12 @@ def taper_plan(request: dict, d0: float, target: float, strength: Strength | Non
 
 
 def _description(name: str, d0: float, plan: TaperPlan, knowledge: Knowledge) -> str:
-    taper = knowledge["taper"]
-    first, last = plan.steps[0], plan.steps[-1]
-    end = (f"{fmt(last.daily_mg)} mg/day, which continues" if last.days is None
-           else f"{fmt(last.daily_mg)} mg/day, then stop (day {plan.total_days + 1})")
-    return (f"Taper {name} from {fmt(d0)} mg/day instead: {fmt(first.daily_mg)} mg/day now, then"
-            f" {fmt(taper['step_above_threshold_mg'])} mg/day less (above {fmt(taper['threshold_mg'])}"
-            f" mg/day; then {fmt(taper['step_mg'])} mg/day less) every {fmt(taper['interval_days'])}"
-            f" days down to {end}")
+    """'Taper X from 60 mg/day: 50, 40, ... 5 mg/day, 3 days each, then stop (from day 25)'."""
+    interval = fmt(knowledge.value("taper", "interval_days"))
+    bounded = [fmt(step.daily_mg) for step in plan.steps if step.days]
+    last = plan.steps[-1]
+    end = (f"then stop (from day {plan.total_days + 1})" if last.days
+           else f"then {fmt(last.daily_mg)} mg/day from day {plan.total_days + 1} on")
+    if not bounded:
+        return f"Change {name} from {fmt(d0)} to {fmt(last.daily_mg)} mg/day"
+    return f"Taper {name} from {fmt(d0)} mg/day: {', '.join(bounded)} mg/day, {interval} days each, {end}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .make_stories import cramps, lab, order
+from .make_stories import SNOMED, condition, cramps, lab, order
 
 OUT = Path(__file__).with_name("patient_view")
 TOPIC = "cramps-next-steps"
@@ -29,6 +29,13 @@ def on_baclofen(sid: str, count: float, per_day: int, product: str = "bac10",
                     authored=f"@today-{changed_days_ago}d",
                     priorPrescription={"reference": f"MedicationRequest/{sid}-first"})
     return [first, current]
+
+
+def hemodialysis(sid: str, days_ago: int) -> dict:
+    return {"resourceType": "Procedure", "id": f"{sid}-hd-{days_ago}", "status": "completed",
+            "code": {"coding": [{"system": SNOMED, "code": "302497006", "display": "Hemodialysis"}],
+                     "text": "Hemodialysis"},
+            "subject": {"reference": f"Patient/{sid}"}, "performedDateTime": f"@today-{days_ago}d"}
 
 
 def card(summary=(), detail=(), detail_absent=(), baclofen_mg=None, service_requests=(),
@@ -97,12 +104,43 @@ def all_stories() -> list[dict]:
         True, card(summary=["referral"], detail=["Methocarbamol is not suggested at age 70"],
                    service_requests=[REFERRAL]),
         on_baclofen(sid, 1, 3), liver=None, born="@today-70y-2m", given="Karl", family="Brandt"))
+    sid = "pv-no-cirrhosis-10"
+    s.append(pv_story(
+        sid, "Leg cramps without liver disease on baclofen 10 mg/day for 6 weeks: step up to 20 mg/day",
+        True, card(summary=["10 mg/day", "increase to 20 mg/day"],
+                   detail=["increase to 20 mg/day, then by 10 mg/day every 7 days up to 30 mg/day",
+                           "If cramps persist at 30 mg/day: a short trial of methocarbamol"],
+                   baclofen_mg=20),
+        on_baclofen(sid, 1, 1), liver=None, born="@today-61y", given="Hannah", family="Roth",
+        gender="female", unavailable={"meds": "HTTP 503"},
+        expect_unavailable={"fires": {TOPIC: "info"}, "silent": []},
+        expect_card_unavailable=card(summary=["could not be checked: current medications (HTTP 503)"],
+                                     detail=["Review the baclofen dose"])))
     sid = "pv-renal-avoid"
     s.append(pv_story(
         sid, "Cramps on baclofen 20 mg/day with eGFR 25: avoid baclofen, no increase",
         True, card(summary=["avoid baclofen", "eGFR 25"], detail=["Avoid baclofen", "never stop abruptly"],
                    detail_absent=["increase to"], service_requests=[REFERRAL]),
         on_baclofen(sid, 1, 2), egfr=25, given="Ines", family="Moreau", gender="female"))
+    sid = "pv-dialysis-procedure"
+    s.append(pv_story(
+        sid, "Cramps on baclofen 20 mg/day, haemodialysis 2 days ago (a Procedure, no diagnosis coded)",
+        True, card(summary=["avoid baclofen", "dialysis"], detail=["Avoid baclofen: dialysis"],
+                   detail_absent=["increase to"], service_requests=[REFERRAL]),
+        on_baclofen(sid, 1, 2) + [hemodialysis(sid, 2), hemodialysis(sid, 4)], egfr=None,
+        given="Amir", family="Haddad"))
+    sid = "pv-dialysis-procedure-old"
+    s.append(pv_story(
+        sid, "Near miss: one haemodialysis 60 days ago (acute kidney injury, recovered, eGFR 75 now)",
+        True, card(summary=["increase to 30 mg/day"], detail=["eGFR 75"], detail_absent=["Avoid baclofen"],
+                   baclofen_mg=30),
+        on_baclofen(sid, 1, 2) + [hemodialysis(sid, 60)], egfr=75, given="Lucia", family="Ferri",
+        gender="female", unavailable={"procedures": "OperationOutcome"},
+        expect_unavailable={"fires": {TOPIC: "info"}, "silent": []},
+        expect_card_unavailable=card(
+            summary=["renal function unknown"],
+            detail=["dialysis procedures could not be read (OperationOutcome): no increase is suggested"],
+            detail_absent=["increase to 30"])))
     sid = "pv-renal-cap"
     s.append(pv_story(
         sid, "Cramps on baclofen 10 mg/day with eGFR 45: the next step stops at the 15 mg/day renal limit",
@@ -121,11 +159,23 @@ def all_stories() -> list[dict]:
         sid, "Near miss: cirrhosis on baclofen 20 mg/day but no muscle-cramp Condition on the problem list",
         False, None, on_baclofen(sid, 1, 2), given="Victor", family="Hale"))
     s[-1]["resources"] = [r for r in s[-1]["resources"] if not r["id"].endswith("-cramps")]
+    sid = "pv-spasticity-with-cramps"
+    s.append(pv_story(
+        sid, "Near miss: multiple sclerosis on baclofen 30 mg/day for spasticity, cramps also on the problem list",
+        False, None, on_baclofen(sid, 1, 3) + [condition(sid, "ms")], liver=None, given="Greta",
+        family="Olsen", gender="female"))
     sid = "pv-minor"
     s.append(pv_story(
         sid, "Near miss: a 16-year-old with cramps on baclofen 10 mg/day (adults only)",
         False, None, on_baclofen(sid, 1, 1), born="@today-16y", given="Mia", family="Young",
         gender="female"))
+    sid = "pv-no-birth-date"
+    s.append(pv_story(
+        sid, "Cramps on baclofen 20 mg/day, no birth date in the record: age unknown, said so",
+        True, card(summary=["could not be checked: age (no birth date on record)"],
+                   detail=["Review the baclofen dose"]),
+        on_baclofen(sid, 1, 2), given="Robin", family="Doe"))
+    del s[-1]["patient"]["birthDate"]
     sid = "pv-stale-renal"
     s.append(pv_story(
         sid, "Cramps on baclofen 10 mg/day, last eGFR a year ago: check creatinine before increasing",

@@ -117,10 +117,8 @@ LAB_KEYS = (hookdata.CREATININE, hookdata.EGFR, hookdata.POTASSIUM, hookdata.MAG
 # preliminary result; the rules only read the most recent within the lookback.
 LAB_COUNT = 10
 MEDS_COUNT = 100
-# Dialysis is recognised from Procedures of the last weeks (three sessions a week): the most
-# recent ones suffice. Not narrowed by code, so a site's local dialysis codes still arrive.
-PROCEDURE_STATUSES = "completed,in-progress"
-PROCEDURES_COUNT = 50
+# Dialysis is recognised from recent Procedures (three sessions a week): the latest suffice.
+PROCEDURES_COUNT = 20
 
 
 def prefetch_templates(knowledge) -> dict[str, str]:
@@ -134,10 +132,7 @@ def prefetch_templates(knowledge) -> dict[str, str]:
             f"MedicationRequest?patient={PATIENT_TOKEN}&_sort=-authoredon"
             f"&_count={MEDS_COUNT}&_include=MedicationRequest:medication"
         ),
-        hookdata.PROCEDURES: (
-            f"Procedure?patient={PATIENT_TOKEN}&status={PROCEDURE_STATUSES}"
-            f"&_sort=-date&_count={PROCEDURES_COUNT}"
-        ),
+        hookdata.PROCEDURES: _procedure_query(knowledge),
     }
     for key in LAB_KEYS:
         codes = ",".join(f"{system}|{code}" for system, code in knowledge.lab_codes(key))
@@ -145,6 +140,15 @@ def prefetch_templates(knowledge) -> dict[str, str]:
             f"Observation?patient={PATIENT_TOKEN}&code={codes}&_sort=-date&_count={LAB_COUNT}"
         )
     return templates
+
+
+def _procedure_query(knowledge) -> str:
+    """Dialysis Procedures (codes and statuses of knowledge `dialysis_procedures`)."""
+    section, systems = knowledge["dialysis_procedures"], knowledge.systems
+    codes = [f"{systems['snomed']}|{code}" for code in section["snomed"]]
+    codes += [f"{systems['cpt']}|{code}" for code in section["cpt"]]
+    return (f"Procedure?patient={PATIENT_TOKEN}&status={','.join(section['statuses'])}"
+            f"&code={','.join(codes)}&_sort=-date&_count={PROCEDURES_COUNT}")
 
 
 def discovery_document(knowledge) -> dict:

@@ -12,7 +12,8 @@ from ..cardbuilder import Finding
 from ..dates import days_between
 from ..dose_writer import write_daily_dose
 from ..facts import Facts
-from ..hookdata import CONDITIONS, CREATININE, EGFR, MAGNESIUM, MEDS, PATIENT, POTASSIUM
+from ..hookdata import (CONDITIONS, CREATININE, EGFR, MAGNESIUM, MEDS, PATIENT, POTASSIUM,
+                        PROCEDURES)
 from ..indication import CRAMPS, indication, reason_concepts
 from ..medication import Order
 from ..therapy import latest_authored, total_dose
@@ -131,6 +132,9 @@ def _renal(facts: Facts) -> Renal:
     if facts.renal_query_failed:
         failed = [facts.unavailable[k] for k in (EGFR, CREATININE, PATIENT) if k in facts.unavailable]
         return Renal("failed", f"renal function could not be read ({failed[0]})", ceiling)
+    if PROCEDURES in facts.unavailable:
+        return Renal("failed", "dialysis procedures could not be read"
+                     f" ({facts.unavailable[PROCEDURES]})", ceiling)
     if value is None or facts.renal_stale:
         days = knowledge.value("renal", "lookback_days")
         return Renal("unknown", f"no renal value in the last {days:g} days", ceiling)
@@ -185,7 +189,7 @@ def _at_limit(title: str, d0: float, renal: Renal) -> Step:
 
 
 def _renal_first(facts: Facts, title: str, d0: float, renal: Renal) -> Step:
-    text = f"Baclofen {mg(d0)}; {renal.text}: no increase is suggested until renal function is known."
+    text = f"Baclofen {mg(d0)}; {renal.text}: no increase is suggested until that is known."
     if renal.kind == "failed":
         return Step(title, UNKNOWN, text + " Check it by hand.", headline="renal function unknown")
     order = actions.suggestion("Order serum creatinine", actions.order_lab(facts, "creatinine"))

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 from cards.arbitration import plan
 from cards.cardbuilder import DoseLimit, Finding, build_cards
 from cards.dose import daily_dose, product_strength
+from cards.engine import evaluate
 from cards.facts import Facts
 from cards.hookdata import HookData
 from cards.knowledge import load_knowledge
@@ -125,6 +126,15 @@ def test_a_deep_cut_of_established_therapy_is_the_taper_on_every_card():
     validate(renal["resource"])
 
 
+def test_a_deep_cut_of_a_course_under_14_days_is_a_single_dose_change():
+    change = draft(1, frequency=2, medication=product(20)) | {"id": "active-1"}  # 60 -> 40 mg/day
+    facts = facts_for(change, active=[active_order(days_ago=10)])
+    (found,) = plan([finding("renal-reduce", key="active-1", dose_limit=DoseLimit(20, "the renal limit"))], facts)
+    (action,) = updates(found)
+    assert written_daily(action["resource"]) == 20
+    assert not any("sequence" in i for i in action["resource"]["dosageInstruction"])
+
+
 def test_a_cut_to_half_or_more_is_a_single_dose_change():
     change = draft(1, frequency=2, medication=product(20)) | {"id": "active-1"}  # 60 -> 40
     facts = facts_for(change, active=[active_order()])
@@ -217,3 +227,48 @@ def test_the_first_card_in_card_order_keeps_a_lab_order():
                      "electrolytes-unknown": ["2823-3"], "cirrhosis-next-steps": ["2951-2"]}
     cards = build_cards(list(found.values()), K)
     assert [c["source"]["topic"]["code"] for c in cards][:2] == ["renal-unknown", "hypomagnesemia"]
+
+
+# --- through the engine: the rules' limits arbitrated into one target ------------------------
+
+
+def ms_patient_data(birth_date, egfr_value, *drafts):
+    ms = {"resourceType": "Condition", "id": "ms", "subject": {"reference": "Patient/p1"},
+          "clinicalStatus": {"coding": [{"code": "active"}]},
+          "code": {"coding": [{"system": "http://snomed.info/sct", "code": "24700007"}]}}
+    egfr = {"resourceType": "Observation", "id": "egfr", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "98979-8"}]},
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-25",
+            "valueQuantity": {"value": egfr_value, "unit": "mL/min/{1.73_m2}",
+                              "system": "http://unitsofmeasure.org", "code": "mL/min/{1.73_m2}"}}
+    return HookData(hook="order-sign", fhir_version="R4", now=NOW, patient_id="p1", drafts=tuple(drafts),
+                    patient=dict(PATIENT, birthDate=birth_date), conditions=(ms,), observations=(egfr,))
+
+
+def cards_by_topic(data, knowledge=K):
+    return {c["source"]["topic"]["code"]: c for c in evaluate(data, knowledge)}
+
+
+def card_targets(card):
+    return [written_daily(a["resource"]) for s in card.get("suggestions", []) for a in s["actions"]
+            if a["type"] == "update"]
+
+
+def test_engine_the_renal_limit_below_the_starting_dose_sets_both_cards():
+    found = cards_by_topic(ms_patient_data("1970-01-01", 45, naive_draft(1, 2, 10)))  # 20 mg/day
+    assert card_targets(found["start-dose-high"]) == card_targets(found["renal-reduce"]) == [10]
+    assert "10 mg/day: the renal limit is lower than the starting dose" in found["start-dose-high"]["detail"]
+
+
+def test_engine_the_starting_dose_below_the_renal_limit_sets_both_cards():
+    found = cards_by_topic(ms_patient_data("1970-01-01", 45, naive_draft(2, 2, 10)))  # 40 mg/day
+    assert card_targets(found["start-dose-high"]) == card_targets(found["renal-reduce"]) == [15]
+    assert "15 mg/day: the starting dose is lower than the renal limit" in found["renal-reduce"]["detail"]
+
+
+def test_engine_older_adults_start_at_the_lower_of_the_two_starting_doses():
+    site = load_knowledge({"dosing": {"start_other_mg": 20}})
+    older = cards_by_topic(ms_patient_data("1950-01-01", 90, naive_draft(2, 2, 10)), site)  # 76 years
+    assert card_targets(older["start-dose-high"]) == [15]
+    younger = cards_by_topic(ms_patient_data("1970-01-01", 90, naive_draft(2, 2, 10)), site)
+    assert card_targets(younger["start-dose-high"]) == [20]

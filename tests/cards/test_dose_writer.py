@@ -2,7 +2,7 @@
 import pytest
 
 from cards.dose import Strength, daily_dose, product_strength
-from cards.dose_writer import write_daily_dose
+from cards.dose_writer import plan_regimen, write_daily_dose
 from cards.knowledge import load_knowledge
 
 from fhircheck import validate
@@ -176,3 +176,15 @@ def test_every_written_dose_is_whole_tablets_at_most_20_mg_at_most_4_a_day(targe
         if code == "mL":
             assert float(value * 2).is_integer()
     assert administrations <= 4
+
+
+def test_no_regimen_above_four_doses_of_20_mg():
+    assert plan_regimen(90, 5.0, 2, K) is None
+    assert plan_regimen(80, 5.0, 2, K).doses == (20, 20, 20, 20)
+
+
+def test_a_draft_of_unequal_doses_is_rewritten_with_its_whole_frequency():
+    uneven = write_daily_dose(draft(1, "mg", frequency=2, medication=product(5)), 25, TAB5, K).resource
+    written = write_daily_dose(uneven, 20, TAB5, K)
+    assert doses(written.resource) == [(10, "mg", 2, ())]
+    assert daily_dose(written.resource, TAB5, K) == 20

@@ -1,9 +1,12 @@
 """The taper plan (rules.md): one MedicationRequest, one dosageInstruction per step."""
+from datetime import date
+
 import pytest
 
 from cards.dose import Strength, daily_dose, product_strength
 from cards.knowledge import load_knowledge
 from cards.taper import taper_doses, taper_plan
+from service.demo import render_markdown  # the demo page's CommonMark with GFM tables
 
 from fhircheck import validate
 from test_dose_writer import TAB5, TAB10, TAB20, draft, product
@@ -44,7 +47,8 @@ def test_a_stop_ends_on_the_lowest_dose_with_no_zero_step():
     assert plan.resource["status"] == "draft" and plan.resource["intent"] == "order"
     assert plan.resource["id"] == "draft-1" and "statusReason" not in plan.resource
     assert [s.days for s in plan.steps] == [3] * 8
-    assert "then stop" in plan.description
+    assert "from 60 mg/day: 50, 40, 30, 25, 20, 15, 10, 5 mg/day, 3 days each, then stop (from day 25)" \
+        in plan.description
     validate(plan.resource)
 
 
@@ -52,7 +56,8 @@ def test_a_continuing_draft_ends_on_its_dose_with_no_bounds():
     plan = taper_plan(draft(1, frequency=3, medication=product(5)), 40, 15, TAB5, K, continuing=True)
     steps = steps_of(plan.resource)
     assert steps == {1: (30, 3), 2: (25, 3), 3: (20, 3), 4: (15, None)}
-    assert plan.steps[-1].days is None and "which continues" in plan.description
+    assert plan.steps[-1].days is None
+    assert "from 40 mg/day: 30, 25, 20 mg/day, 3 days each, then 15 mg/day from day 10 on" in plan.description
     assert "from day 10 on" in plan.table()
 
 
@@ -126,3 +131,19 @@ def test_every_taper_is_valid_whole_tablets_and_ends_right(d0, target, strength,
     written_strength = product_strength([plan.resource["medicationCodeableConcept"]], K)
     first_step = {"dosageInstruction": [i for i in plan.resource["dosageInstruction"] if i["sequence"] == 1]}
     assert daily_dose(first_step, written_strength, K) == doses[0]
+
+
+def test_the_steps_count_from_today_when_the_stop_order_is_older():
+    stop = draft(1, frequency=3, medication=product(20)) | {"status": "stopped", "authoredOn": "2024-12-01"}
+    plan = taper_plan(stop, 60, 0, TAB20, K, continuing=False, start=date(2026, 11, 30))
+    assert plan.resource["authoredOn"] == "2026-11-30"
+    later = draft(1, frequency=3, medication=product(20)) | {"authoredOn": "2026-12-01T08:00:00Z"}
+    plan = taper_plan(later, 60, 0, TAB20, K, continuing=False, start=date(2026, 11, 30))
+    assert plan.resource["authoredOn"] == "2026-12-01T08:00:00Z"
+
+
+def test_the_schedule_renders_as_a_table():
+    plan = taper_plan(draft(1, frequency=3, medication=product(5)), 30, 0, TAB5, K, continuing=False)
+    html = render_markdown(f"Suggested taper:\n\n{plan.table()}")
+    assert html.count("<tr>") == 1 + len(plan.steps) + 1  # header, steps, stop
+    assert "<td>5 mg morning, 10 mg afternoon, 10 mg evening</td>" in html

@@ -37,7 +37,8 @@ def test_discovery_declares_four_services_with_narrow_prefetch(client):
             assert query.startswith("Observation?patient={{context.patientId}}&code=http://loinc.org|")
             assert "_sort=-date" in query and "_count=" in query
         assert service["prefetch"]["procedures"].startswith(
-            "Procedure?patient={{context.patientId}}&status=completed,in-progress&")
+            "Procedure?patient={{context.patientId}}&status=completed,in-progress"
+            "&code=http://snomed.info/sct|302497006,")
     labs = services[0]["prefetch"]
     assert "2160-0" in labs["creatinine"] and "98979-8" in labs["egfr"]
     assert "2823-3" in labs["potassium"] and "19123-9" in labs["magnesium"]
@@ -104,8 +105,9 @@ def test_healthz(client):
     assert client.get("/healthz").json == {"status": "ok"}
 
 
-def test_cors_preflight_allows_the_sandbox_headers(client):
-    response = client.options("/cds-services/baclofen-order-sign", headers={
+@pytest.mark.parametrize("service", ["baclofen-order-sign", "baclofen-patient-view"])
+def test_cors_preflight_allows_the_sandbox_headers(client, service):
+    response = client.options(f"/cds-services/{service}", headers={
         "Origin": "https://sandbox.cds-hooks.org",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type",
