@@ -641,6 +641,41 @@ def v2_stories() -> list[dict]:
     s.append(spasticity(sid, "On baclofen for 80 days, dose raised from 30 to 40 mg/day: too early for tolerance",
                         {}, gender="male", given="Zeno", family="King",
                         **change(sid, ("bac10", 1, 3), ("bac10", 1, 4), 80)))
+    # --- reading doses: Medication.ingredient strength, the step of a taper in force ---
+    sid = "medication-ingredient-strength"
+    medication = {"resourceType": "Medication", "id": f"{sid}-med",
+                  "code": {"coding": [{"system": "urn:oid:1.2.3.4.5", "code": "BAC-T"}], "text": "Baclofen tablet"},
+                  "ingredient": [{"itemCodeableConcept": {"text": "baclofen"},
+                                  "strength": {"numerator": {"value": 10, "unit": "mg", "system": UCUM, "code": "mg"},
+                                               "denominator": {"value": 1, "unit": "tablet", "system": UCUM,
+                                                               "code": "{tbl}"}}}]}
+    draft = order(sid, "draft", "bac10", 2, 3)
+    del draft["medicationCodeableConcept"]
+    draft["medicationReference"] = {"reference": f"Medication/{sid}-med"}
+    s.append(spasticity(sid, "Local baclofen tablet whose strength (10 mg) is only in Medication.ingredient: 2 tablets three times daily to start",
+                        {"start-dose-high": "warning"}, given="Gus", family="Moreau", extra=[medication],
+                        drafts=[draft],
+                        cards={"start-dose-high": {"summary": ["60 mg/day"], "suggestions": [["update 15 mg/day"]]}}))
+    for suffix, tablets, fires, seen in (
+            ("cut", 2, {"abrupt-stop": "warning"},
+             {"abrupt-stop": {"summary": ["50 -> 20 mg/day"], "suggestions": [["update taper 40 to 20 mg/day"]]}}),
+            ("kept", 3, {}, None)):
+        sid = f"taper-in-force-{suffix}"
+        first = order(sid, "first", "bac20", 1, 3, status="completed", authored="@today-200d", **supplied(196))
+        taper = order(sid, "current", "bac10", 1, 3, status="active", authored="@today-4d",
+                      **replaces(sid, "first"))
+        step = taper["dosageInstruction"][0]
+        taper["dosageInstruction"] = [
+            {**step, "sequence": n, "text": f"{count} tablets", "doseAndRate": [{"doseQuantity": {
+                "value": count, "unit": "tbl", "system": UCUM, "code": "{tbl}"}}],
+             "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                   **({"boundsDuration": {"value": 3, "unit": "days", "system": UCUM, "code": "d"}}
+                                      if days else {})}}}
+            for n, count, days in ((1, 6, True), (2, 5, True), (3, 4, False))]
+        s.append(spasticity(sid, f"Tapering 60 -> 50 -> 40 mg/day (today: 50), renewed at {tablets * 10} mg/day",
+                            fires, gender="male", given="Hugo", family="Nash", diagnosis="sci",
+                            extra=[first, taper], cards=seen,
+                            drafts=[order(sid, "draft", "bac10", 1, tablets, **replaces(sid, "current"))]))
     sid = "tolerance-same-dose"
     s.append(spasticity(sid, "On baclofen for 500 days (one course), renewed at the same 30 mg/day: no tolerance note",
                         {}, gender="male", given="Abel", family="Lund",
