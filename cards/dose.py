@@ -49,9 +49,9 @@ def product_strength(concepts: Iterable[dict], knowledge: Knowledge,
 
 
 def ingredient_strength(medication: dict | None, knowledge: Knowledge) -> Strength | None:
-    """Medication.ingredient[].strength: mg per 1 tablet (a count unit) or per mL."""
+    """Medication.ingredient[].strength (STU3: amount): mg per 1 tablet (a count unit) or per mL."""
     for ingredient in (medication or {}).get("ingredient") or ():
-        ratio = ingredient.get("strength") if isinstance(ingredient, dict) else None
+        ratio = (ingredient.get("strength") or ingredient.get("amount")) if isinstance(ingredient, dict) else None
         if not isinstance(ratio, dict):
             continue
         numerator, denominator = ratio.get("numerator"), ratio.get("denominator")
