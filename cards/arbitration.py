@@ -39,9 +39,16 @@ class DosePlan:
 
     @property
     def label(self) -> str:
-        if self.taper:
-            return f"Taper to {fmt(self.target)} mg/day over {self.taper.total_days} days"
-        return f"Change to {fmt(self.target)} mg/day"
+        return taper_label(self.taper) if self.taper else f"Change to {fmt(self.target)} mg/day"
+
+
+def taper_label(taper: TaperPlan) -> str:
+    last = taper.steps[-1]
+    if last.days:
+        return f"Taper off over {taper.total_days} days"
+    if not taper.total_days:  # D0 was one step above the target: a plain change
+        return f"Change to {fmt(last.daily_mg)} mg/day"
+    return f"Taper to {fmt(last.daily_mg)} mg/day over {taper.total_days} days"
 
 
 def plan(findings: list[Finding], facts: Facts) -> list[Finding]:
@@ -168,10 +175,9 @@ def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: D
     if taper is None:
         return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): write one by hand.")
-    off = DosePlan(target, "", actions.taper_action(taper), taper)
-    label = off.label if continuing else f"Taper off over {taper.total_days} days"
+    suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
     return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
-                   suggestions=[actions.suggestion(label, off.action), *finding.suggestions])
+                   suggestions=[suggestion, *finding.suggestions])
 
 
 def _avoid_plan(finding: Finding, facts: Facts, draft: Draft) -> Finding:
@@ -188,8 +194,7 @@ def _avoid_plan(finding: Finding, facts: Facts, draft: Draft) -> Finding:
         return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): taper by hand.",
                        suggestions=[s for s in [delete, *others] if s])
-    taper_suggestion = actions.suggestion(f"Taper off over {taper.total_days} days",
-                                          actions.taper_action(taper))
+    taper_suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
     return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
                    suggestions=[s for s in [taper_suggestion, delete, *others] if s])
 
