@@ -156,13 +156,15 @@ def _with_target(finding: Finding, dose_plan: DosePlan, facts: Facts) -> Finding
 
 def _offer(finding: Finding, dose_plan: DosePlan, why: str) -> Finding:
     if dose_plan.action is None:
-        why += f" No suggestion could be written for this order: change it by hand to {fmt(dose_plan.target)} mg/day."
+        why += (" No suggestion could be written for this order: change it by hand to"
+                f" {fmt(dose_plan.target)} mg/day.")
         return replace(finding, detail=f"{finding.detail}\n\n{why}")
     if dose_plan.taper:
         why += (" This is below half the current dose after established therapy, so the suggestion"
                 f" tapers to it:\n\n{dose_plan.taper.table()}")
     suggestion = actions.suggestion(dose_plan.label, dose_plan.action)
-    return replace(finding, detail=f"{finding.detail}\n\n{why}", suggestions=[suggestion, *finding.suggestions])
+    return replace(finding, detail=f"{finding.detail}\n\n{why}",
+                   suggestions=[suggestion, *finding.suggestions])
 
 
 def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: DosePlan | None) -> Finding:
