@@ -60,7 +60,7 @@ def plan(findings: list[Finding], facts: Facts) -> list[Finding]:
     findings = [_without_dose_change(f, frozen) if f.topic != AVOID else f for f in findings]
     dose_plans = {key: _dose_plan(facts, drafts[key], group)
                   for key, group in _limits_by_draft(findings, frozen).items() if key in drafts}
-    findings = [_arbitrated(f, facts, drafts, dose_plans, frozen) for f in findings]
+    findings = [_arbitrated(f, facts, drafts, dose_plans, frozen, duplicated) for f in findings]
     return _one_lab_order(findings, facts)
 
 
@@ -130,12 +130,12 @@ def _deep_cut(facts: Facts, draft: Draft, target: float) -> bool:
 
 
 def _arbitrated(finding: Finding, facts: Facts, drafts: dict[str, Draft],
-                dose_plans: dict[str, DosePlan | None], frozen: set) -> Finding:
+                dose_plans: dict[str, DosePlan | None], frozen: set, duplicated: set) -> Finding:
     draft = drafts.get(finding.draft)
     if draft is None:
         return finding
     if finding.topic == AVOID:
-        return _avoid_plan(finding, facts, draft)
+        return _avoid_plan(finding, facts, draft, duplicate=finding.draft in duplicated)
     dose_plan = dose_plans.get(finding.draft)
     if finding.dose_limit and dose_plan:
         return _with_target(finding, dose_plan, facts)
@@ -182,13 +182,16 @@ def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: D
                    suggestions=[suggestion, *finding.suggestions])
 
 
-def _avoid_plan(finding: Finding, facts: Facts, draft: Draft) -> Finding:
+def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -> Finding:
     """Rule 1: established therapy tapers off (recommended), delete as a second choice;
-    otherwise delete only."""
+    otherwise, or when the draft duplicates an order that continues, delete only."""
     others = [s for s in finding.suggestions if not any(a.get("type") == "delete" for a in s["actions"])]
-    established = facts.established_therapy(draft)
+    established = facts.established_therapy(draft) and not duplicate
     delete = actions.suggestion(f"Remove the {draft.order.name} order", actions.delete_draft(draft),
                                 recommended=not established)
+    if duplicate:
+        finding = replace(finding, detail=f"{finding.detail}\n\nThis order duplicates another baclofen"
+                                         " order: remove it. To stop the other one, taper it.")
     if not established:
         return replace(finding, suggestions=[s for s in [delete, *others] if s])
     taper = actions.taper_plan_for(facts, draft, 0, continuing=False)

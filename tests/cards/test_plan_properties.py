@@ -75,7 +75,7 @@ _LABEL_TARGET = re.compile(r"^(?:Change|Taper) to (\d+(?:\.\d+)?) mg/day")
 
 def check_response(cards: list[dict], version: str) -> None:
     changes: dict[str, set] = {}
-    avoided = {}
+    avoided, duplicates = {}, set()
     topics = {card["source"]["topic"]["code"] for card in cards}
     if "renal-avoid" in topics:
         assert not topics & MOOT_BESIDE_AVOID, f"avoid wins: {topics & MOOT_BESIDE_AVOID} beside renal-avoid"
@@ -87,6 +87,8 @@ def check_response(cards: list[dict], version: str) -> None:
                     validate(action["resource"], version)
                 if topic == "renal-avoid" and action["type"] == "delete":
                     avoided[action["resourceId"].split("/")[-1]] = card
+                if topic == "duplicate-therapy" and action["type"] == "delete":
+                    duplicates.add(action["resourceId"].split("/")[-1])
             check_label_matches_dose(suggestion)
         for kind, resource in baclofen_resources(card):
             check_whole_doses(resource)
@@ -95,6 +97,7 @@ def check_response(cards: list[dict], version: str) -> None:
     for draft_id, found in changes.items():
         targets = {target for _, target in found}
         assert len(targets) <= 1, f"draft {draft_id}: several target doses {sorted(found)}"
+        assert draft_id not in duplicates, f"draft {draft_id}: a dose change on a duplicate {found}"
         if draft_id in avoided:
             assert found == {("renal-avoid", 0)}, f"draft {draft_id}: a dose change beside renal-avoid {found}"
 
