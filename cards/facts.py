@@ -114,7 +114,7 @@ class Facts:
     @cached_property
     def renal_unreadable(self) -> Unreadable | None:
         """The latest renal result that could not be read, when newer than the value used."""
-        unreadable = unreadable_values(self.data.observations, self.knowledge)
+        unreadable = self.unreadable_labs
         candidates = [unreadable[name] for name in ("egfr", "creatinine") if name in unreadable]
         latest = max(candidates, key=lambda u: u.when) if candidates else None
         if latest and (self.renal is None or latest.when > self.renal.when):
@@ -135,6 +135,10 @@ class Facts:
     def renal_query_failed(self) -> bool:
         return any(key in self.unavailable for key in (EGFR, CREATININE)) or (
             PATIENT in self.unavailable and bool(self.labs.get("creatinine")))
+
+    @cached_property
+    def unreadable_labs(self) -> dict[str, Unreadable]:
+        return unreadable_values(self.data.observations, self.knowledge)
 
     def recent_lab(self, name: str) -> LabValue | None:
         lookback = self.knowledge.value("electrolytes", "lookback_days")

@@ -513,6 +513,16 @@ def v2_stories() -> list[dict]:
     s.append(spasticity("renal-reduce-minimum", "eGFR 45, new patient starting baclofen 5 mg once daily: already the lowest dose",
                         {}, egfr=45, given="Edgar", family="Olsen",
                         drafts=[order("renal-reduce-minimum", "draft", "bac5", 1, 1)]))
+    sid = "renal-reduce-minimum-renewal"
+    s.append(spasticity(sid, "eGFR 45, baclofen 5 mg/day for 60 days renewed unchanged: already the lowest dose",
+                        {}, egfr=45, given="Enid", family="Pratt",
+                        **change(sid, ("bac5", 1, 1), ("bac5", 1, 1), 60)))
+    sid = "same-id-change"
+    current = order(sid, "current", "bac5", 1, 3, status="active", authored="@today-60d")
+    s.append(spasticity(sid, "The draft carries the active order's id (no link) and raises 15 to 40 mg/day: a change, not a duplicate",
+                        {"titration-step": "warning"}, given="Flora", family="Quist", extra=[current],
+                        drafts=[{**order(sid, "current", "bac10", 1, 4), "id": current["id"]}],
+                        cards={"titration-step": {"summary": ["15 -> 40 mg/day"], "suggestions": [["update 30 mg/day"]]}}))
     # --- rule 5: no magnesium oxide without a usable renal value ---
     s.append(cramps("hypomagnesemia-no-renal", "Cirrhosis cramps, magnesium 0.55 mmol/L, no renal value on record",
                     {"hypomagnesemia": "warning", "renal-unknown": "warning"}, magnesium=0.55, egfr=None,

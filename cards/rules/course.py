@@ -9,15 +9,19 @@ from .dosing import adult_drafts
 
 
 @rule(10, "elderly-start", "info",
-      "age >= {age.older_adult_years}, baclofen-naive and a draft oral baclofen")
+      "age >= {age.older_adult_years}, baclofen-naive and a draft oral baclofen",
+      "none; the detail: start low, {dosing.elderly_start_text} (at most {dosing.elderly_start_mg}"
+      " mg/day), watch weakness, urinary function, cognition, sedation, falls")
 def elderly_start(facts: Facts):
     drafts = [d for d in adult_drafts(facts) if facts.naive_for(d)]
     if not (drafts and facts.older_adult):
         return None
     start = facts.knowledge.value("dosing", "elderly_start_text")
+    most = facts.knowledge.value("dosing", "elderly_start_mg")
     return Finding(
-        "elderly-start", "info", f"Age {facts.age}: start baclofen low ({start.split(' (')[0]})",
-        f"Starting baclofen at age {facts.age}: start low, {start}, and watch for muscle weakness,"
+        "elderly-start", "info", f"Age {facts.age}: start baclofen low ({start})",
+        f"Starting baclofen at age {facts.age}: start low, {start} (at most {mg(most)} to start:"
+        " the starting-dose check uses the same number), and watch for muscle weakness,"
         " urinary retention or incontinence, confusion, sedation and falls.")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import actions
 from ..cardbuilder import Finding
+from ..dates import days_between
 from ..facts import Facts
 from ..hookdata import MAGNESIUM, POTASSIUM
 from ..indication import CRAMPS, UNKNOWN
@@ -115,10 +116,13 @@ def electrolytes_unknown(facts: Facts):
         return None
     days = facts.knowledge.value("electrolytes", "lookback_days")
     names = " or ".join(missing)
+    unreadable = [facts.unreadable_labs[lab].label() for lab in missing if lab in facts.unreadable_labs
+                  and days_between(facts.unreadable_labs[lab].when, facts.now) <= days]
+    note = f" Note: {'; '.join(unreadable)}." if unreadable else ""
     return Finding(
         "electrolytes-unknown", "info",
         f"No {names} result in the last {days:g} days: check before baclofen for cramps",
-        f"No {names} result in the last {days:g} days. {CRAMP_NOTE}",
+        f"No usable {names} result in the last {days:g} days.{note} {CRAMP_NOTE}",
         [actions.suggestion(f"Order {' and '.join(missing)}",
                             *(actions.order_lab(facts, lab) for lab in missing))],
         selection="any")

@@ -149,3 +149,25 @@ def test_topic_sources(story_id, topic, source):
     card = _cards(story_id)[topic]
     assert card["source"]["label"] == K["sources"][source]["label"]
     assert "Source:" not in card["detail"] and card["source"]["label"] not in card["detail"]
+
+
+def test_a_refuted_condition_is_no_reason():
+    refuted = {"resourceType": "Condition", "id": "fm", "subject": {"reference": "Patient/p"},
+               "verificationStatus": {"coding": [{"code": "refuted"}]},
+               "code": {"coding": [{"system": "http://snomed.info/sct", "code": "203082005"}]}}
+    draft = order("draft", "draft", NOW, reasonReference=[{"reference": "Condition/fm"}])
+    f = facts([], draft=draft, conditions=(refuted,))
+    assert f.drafts[0].reason == frozenset() and f.drafts[0].indication == "unknown"
+
+
+def test_rule_7_leaves_room_for_active_orders_the_draft_does_not_replace():
+    from cards.cardbuilder import DoseLimit
+    from cards.rules import RULES
+    dose_above_max = next(rule for rule in RULES if rule.topic == "dose-above-max")
+    (finding,) = dose_above_max.findings(Facts(hookdata_from_story(load_story("dose-combined-active")), K))
+    assert finding.dose_limit == DoseLimit(10, "the ceiling")
+    crowded = hookdata_from_story(load_story("dose-combined-active"))
+    current = next(r for r in crowded.medication_requests if r["status"] == "active")
+    bigger = dict(current, id="bigger")
+    (finding,) = dose_above_max.findings(Facts(replace(crowded, medication_requests=(current, bigger)), K))
+    assert finding.dose_limit is None and "no dose of this draft fits" in finding.detail
