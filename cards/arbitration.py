@@ -39,9 +39,16 @@ class DosePlan:
 
     @property
     def label(self) -> str:
-        if self.taper:
-            return f"Taper to {fmt(self.target)} mg/day over {self.taper.total_days} days"
-        return f"Change to {fmt(self.target)} mg/day"
+        return taper_label(self.taper) if self.taper else f"Change to {fmt(self.target)} mg/day"
+
+
+def taper_label(taper: TaperPlan) -> str:
+    last = taper.steps[-1]
+    if last.days:
+        return f"Taper off over {taper.total_days} days"
+    if not taper.total_days:  # D0 was one step above the target: a plain change
+        return f"Change to {fmt(last.daily_mg)} mg/day"
+    return f"Taper to {fmt(last.daily_mg)} mg/day over {taper.total_days} days"
 
 
 def plan(findings: list[Finding], facts: Facts) -> list[Finding]:
@@ -53,7 +60,7 @@ def plan(findings: list[Finding], facts: Facts) -> list[Finding]:
     findings = [_without_dose_change(f, frozen) if f.topic != AVOID else f for f in findings]
     dose_plans = {key: _dose_plan(facts, drafts[key], group)
                   for key, group in _limits_by_draft(findings, frozen).items() if key in drafts}
-    findings = [_arbitrated(f, facts, drafts, dose_plans, frozen) for f in findings]
+    findings = [_arbitrated(f, facts, drafts, dose_plans, frozen, duplicated) for f in findings]
     return _one_lab_order(findings, facts)
 
 
@@ -123,12 +130,12 @@ def _deep_cut(facts: Facts, draft: Draft, target: float) -> bool:
 
 
 def _arbitrated(finding: Finding, facts: Facts, drafts: dict[str, Draft],
-                dose_plans: dict[str, DosePlan | None], frozen: set) -> Finding:
+                dose_plans: dict[str, DosePlan | None], frozen: set, duplicated: set) -> Finding:
     draft = drafts.get(finding.draft)
     if draft is None:
         return finding
     if finding.topic == AVOID:
-        return _avoid_plan(finding, facts, draft)
+        return _avoid_plan(finding, facts, draft, duplicate=finding.draft in duplicated)
     dose_plan = dose_plans.get(finding.draft)
     if finding.dose_limit and dose_plan:
         return _with_target(finding, dose_plan, facts)
@@ -149,13 +156,15 @@ def _with_target(finding: Finding, dose_plan: DosePlan, facts: Facts) -> Finding
 
 def _offer(finding: Finding, dose_plan: DosePlan, why: str) -> Finding:
     if dose_plan.action is None:
-        why += f" No suggestion could be written for this order: change it by hand to {fmt(dose_plan.target)} mg/day."
+        why += (" No suggestion could be written for this order: change it by hand to"
+                f" {fmt(dose_plan.target)} mg/day.")
         return replace(finding, detail=f"{finding.detail}\n\n{why}")
     if dose_plan.taper:
         why += (" This is below half the current dose after established therapy, so the suggestion"
                 f" tapers to it:\n\n{dose_plan.taper.table()}")
     suggestion = actions.suggestion(dose_plan.label, dose_plan.action)
-    return replace(finding, detail=f"{finding.detail}\n\n{why}", suggestions=[suggestion, *finding.suggestions])
+    return replace(finding, detail=f"{finding.detail}\n\n{why}",
+                   suggestions=[suggestion, *finding.suggestions])
 
 
 def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: DosePlan | None) -> Finding:
@@ -168,19 +177,21 @@ def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: D
     if taper is None:
         return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): write one by hand.")
-    off = DosePlan(target, "", actions.taper_action(taper), taper)
-    label = off.label if continuing else f"Taper off over {taper.total_days} days"
+    suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
     return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
-                   suggestions=[actions.suggestion(label, off.action), *finding.suggestions])
+                   suggestions=[suggestion, *finding.suggestions])
 
 
-def _avoid_plan(finding: Finding, facts: Facts, draft: Draft) -> Finding:
+def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -> Finding:
     """Rule 1: established therapy tapers off (recommended), delete as a second choice;
-    otherwise delete only."""
+    otherwise, or when the draft duplicates an order that continues, delete only."""
     others = [s for s in finding.suggestions if not any(a.get("type") == "delete" for a in s["actions"])]
-    established = facts.established_therapy(draft)
+    established = facts.established_therapy(draft) and not duplicate
     delete = actions.suggestion(f"Remove the {draft.order.name} order", actions.delete_draft(draft),
                                 recommended=not established)
+    if duplicate:
+        finding = replace(finding, detail=f"{finding.detail}\n\nThis order duplicates another baclofen"
+                                         " order: remove it. To stop the other one, taper it.")
     if not established:
         return replace(finding, suggestions=[s for s in [delete, *others] if s])
     taper = actions.taper_plan_for(facts, draft, 0, continuing=False)
@@ -188,8 +199,7 @@ def _avoid_plan(finding: Finding, facts: Facts, draft: Draft) -> Finding:
         return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): taper by hand.",
                        suggestions=[s for s in [delete, *others] if s])
-    taper_suggestion = actions.suggestion(f"Taper off over {taper.total_days} days",
-                                          actions.taper_action(taper))
+    taper_suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
     return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
                    suggestions=[s for s in [taper_suggestion, delete, *others] if s])
 

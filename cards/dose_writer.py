@@ -189,6 +189,9 @@ class DosageWriter:
         self.ordered_quantity = dose_quantity(self.template) if self.template else None
         # A draft that is already a taper: its first step's length must not bound a new dose.
         self.steps_in_template = len({i.get("sequence") for i in instructions}) > 1
+        # Its timing stands for the ordered frequency only when it is alone in its step.
+        first_step = [i for i in instructions if i.get("sequence") == self.template.get("sequence")]
+        self.timing_reusable = len(first_step) == 1
 
     def resource(self, instructions: list[dict]) -> dict:
         resource = copy_json(self.request)
@@ -200,7 +203,8 @@ class DosageWriter:
     def instructions(self, regimen: Regimen, keep_timing: bool = False, sequence: int | None = None,
                      bounds_days: int | None = None) -> list[dict]:
         if regimen.equal:
-            timing = (copy_json(self.template.get("timing")) if keep_timing else None) or _daily_timing(regimen.times)
+            kept = copy_json(self.template.get("timing")) if keep_timing and self.timing_reusable else None
+            timing = kept or _daily_timing(regimen.times)
             return [self._instruction(regimen.doses[0], timing, regimen, sequence, bounds_days)]
         shared = sequence or self.template.get("sequence") or 1
         return [self._instruction(dose, _daily_timing(1, code), regimen, shared, bounds_days,

@@ -197,6 +197,15 @@ def test_avoid_for_a_naive_patient_is_delete_only():
     assert not updates(avoid)
 
 
+def test_a_duplicate_in_renal_avoid_is_removed_not_tapered():
+    facts = facts_for(naive_draft(), active=[active_order()])  # established therapy continues
+    found = by_topic(plan([finding("renal-avoid", indicator="critical"),
+                           finding("duplicate-therapy", suggestions=[suggestion(delete())])], facts))
+    (removal,) = found["renal-avoid"].suggestions
+    assert removal["isRecommended"] and removal["actions"][0]["type"] == "delete"
+    assert "duplicates another baclofen order" in found["renal-avoid"].detail
+
+
 def test_duplicate_wins_no_dose_change_and_no_cut_read():
     facts = facts_for(naive_draft(), active=[active_order()])
     rewritten = {"type": "update", "description": "x", "resource": {"id": "draft-1"}}

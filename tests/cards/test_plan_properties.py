@@ -4,6 +4,7 @@ resource valid FHIR. Over all fixture stories, and over orders generated from th
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -67,9 +68,17 @@ def target_of(resource: dict) -> float:
     return daily_dose({"dosageInstruction": last}, strength, K)
 
 
+MOOT_BESIDE_AVOID = {"dose-above-max", "start-dose-high", "titration-step", "elderly-start",
+                     "cirrhosis-next-steps", "tolerance"}
+_LABEL_TARGET = re.compile(r"^(?:Change|Taper) to (\d+(?:\.\d+)?) mg/day")
+
+
 def check_response(cards: list[dict], version: str) -> None:
     changes: dict[str, set] = {}
-    avoided = {}
+    avoided, duplicates = {}, set()
+    topics = {card["source"]["topic"]["code"] for card in cards}
+    if "renal-avoid" in topics:
+        assert not topics & MOOT_BESIDE_AVOID, f"avoid wins: {topics & MOOT_BESIDE_AVOID} beside renal-avoid"
     for card in cards:
         topic = card["source"]["topic"]["code"]
         for suggestion in card.get("suggestions", []):
@@ -78,6 +87,9 @@ def check_response(cards: list[dict], version: str) -> None:
                     validate(action["resource"], version)
                 if topic == "renal-avoid" and action["type"] == "delete":
                     avoided[action["resourceId"].split("/")[-1]] = card
+                if topic == "duplicate-therapy" and action["type"] == "delete":
+                    duplicates.add(action["resourceId"].split("/")[-1])
+            check_label_matches_dose(suggestion)
         for kind, resource in baclofen_resources(card):
             check_whole_doses(resource)
             if kind == "update":
@@ -85,8 +97,19 @@ def check_response(cards: list[dict], version: str) -> None:
     for draft_id, found in changes.items():
         targets = {target for _, target in found}
         assert len(targets) <= 1, f"draft {draft_id}: several target doses {sorted(found)}"
+        assert draft_id not in duplicates, f"draft {draft_id}: a dose change on a duplicate {found}"
         if draft_id in avoided:
             assert found == {("renal-avoid", 0)}, f"draft {draft_id}: a dose change beside renal-avoid {found}"
+
+
+def check_label_matches_dose(suggestion: dict) -> None:
+    """What the clinician reads on the button is the dose the update writes."""
+    label = _LABEL_TARGET.match(suggestion["label"])
+    updates = [a["resource"] for a in suggestion["actions"] if a["type"] == "update"]
+    if suggestion["label"].startswith("Taper off"):
+        assert [target_of(r) for r in updates] == [0], suggestion["label"]
+    elif label:
+        assert [target_of(r) for r in updates] == [float(label[1])], suggestion["label"]
 
 
 def check_whole_doses(resource: dict) -> None:
@@ -134,12 +157,18 @@ def dosage(value: float, unit: str, frequency: int, stu3: bool) -> dict:
     return {"timing": timing, **({"doseQuantity": quantity} if stu3 else {"doseAndRate": [{"doseQuantity": quantity}]})}
 
 
-def baclofen_order(order_id, status, product, value, frequency, authored, stu3=False):
+def baclofen_order(order_id, status, product, value, frequency, authored, stu3=False, split=False):
+    """`split`: written as a morning and an evening dose sharing one sequence."""
     concept, unit = PRODUCTS[product]
+    instructions = [dosage(value, unit, frequency, stu3)]
+    if split:
+        instructions = [dosage(value, unit, 1, stu3) for _ in ("MORN", "EVE")]
+        for instruction, when in zip(instructions, ("MORN", "EVE")):
+            instruction.update(sequence=1)
+            instruction["timing"]["repeat"]["when"] = [when]
     return {"resourceType": "MedicationRequest", "id": order_id, "status": status, "intent": "order",
             "subject": {"reference": "Patient/x"}, "authoredOn": authored.date().isoformat(),
-            "medicationCodeableConcept": copy.deepcopy(concept),
-            "dosageInstruction": [dosage(value, unit, frequency, stu3)]}
+            "medicationCodeableConcept": copy.deepcopy(concept), "dosageInstruction": instructions}
 
 
 def egfr(patient_id: str, value: float) -> dict:
@@ -155,6 +184,7 @@ orders = st.fixed_dictionaries({
     "product": st.sampled_from(sorted(PRODUCTS)),
     "value": st.sampled_from([0.5, 1, 1.5, 2, 3, 4, 5, 10, 15, 20, 25, 30]),
     "frequency": st.integers(1, 4),
+    "split": st.booleans(),
 })
 
 
