@@ -145,7 +145,7 @@ def reason(name: str, system: str = ICD10) -> dict:
 
 
 def story(sid: str, title: str, fires: dict, who: dict, resources: list, drafts: list,
-          cards: dict | None = None, **more) -> dict:
+          cards: dict | None = None, cards_by_hook: dict | None = None, **more) -> dict:
     """`cards`: what the clinician sees on some cards, {topic: {"summary": [text the summary
     contains], "suggestions": [[action, ...] per suggestion, in order], "second_choice":
     [indexes of the suggestions not recommended]}}; an action is
@@ -154,6 +154,8 @@ def story(sid: str, title: str, fires: dict, who: dict, resources: list, drafts:
     expect = {"fires": fires, "silent": [t for t in TOPICS if t not in fires]}
     if cards:
         expect["cards"] = cards
+    if cards_by_hook:  # hook -> the same shape as `cards`, for that hook only
+        expect["cards_by_hook"] = cards_by_hook
     return {"id": sid, "title": title, "expect": expect, "patient": who,
             "resources": resources, "drafts": drafts, **more}
 
@@ -557,7 +559,12 @@ def v2_stories() -> list[dict]:
     s.append(cramps(sid, "Order-select: baclofen 10 mg twice daily selected while another baclofen 10 mg twice daily is drafted",
                     {"duplicate-therapy": "warning", "dose-above-max": "warning", "start-dose-high": "warning"},
                     given="Jasper", family="Umber",
-                    drafts=[order(sid, "draft", "bac10", 1, 2)], other_drafts=[order(sid, "draft-2", "bac10", 1, 2)]))
+                    drafts=[order(sid, "draft", "bac10", 1, 2)], other_drafts=[order(sid, "draft-2", "bac10", 1, 2)],
+                    # order-select judges only the selected draft; the other hooks sign both.
+                    cards_by_hook={hook: {"duplicate-therapy": {"suggestions": DELETE * count},
+                                          "dose-above-max": {"summary": ["40 mg/day"], "suggestions": []}}
+                                   for hook, count in (("order-select", 1), ("order-sign", 2),
+                                                       ("medication-prescribe", 2))}))
     sid = "dose-combined-active"
     s.append(cramps(sid, "Cirrhosis cramps on 20 mg/day; a second 20 mg/day order drafted without replacing it (40 mg/day in all)",
                     {"dose-above-max": "warning", "duplicate-therapy": "warning"}, given="Karl", family="Vance",

@@ -94,6 +94,7 @@ def test_story_cards(story_id, data, hook, prefetch, stories, fixture_fhir, heal
     cards = response.get_json()["cards"]
     expect = story["expect_unavailable"] if failing else story["expect"]
     assert_expectations(story, expect, cards)
+    assert_cards_seen(story, {"cards": expect.get("cards_by_hook", {}).get(hook, {})}, cards)
     if fetching and expect.get("fires"):
         assert_fetched_from_fixture_server(story, served_fhir.requests)
 
