@@ -359,12 +359,22 @@ def unauthorized():
     return response
 
 
+_startup_warning = {"shown": False}
+
+
+def startup_warning_shown() -> None:
+    """The command line has printed startup_check's warning: the app (built again in every
+    worker process, which inherit this flag) does not log it once more each."""
+    _startup_warning["shown"] = True
+
+
 def install(app: Flask, state: Any) -> None:
     """Authenticate every CDS endpoint call (not CORS preflights) when issuers are configured."""
     config: Config = state.config
     if not config.auth.issuers:
-        log.warning("CDS client authentication is OFF: no [[auth.issuers]] configured",
-                    extra={"event": "auth_disabled"})
+        if not _startup_warning["shown"]:
+            log.warning("CDS client authentication is OFF: no [[auth.issuers]] configured",
+                        extra={"event": "auth_disabled"})
         return
     verifier = Verifier.from_config(config)
 
