@@ -5,7 +5,7 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing
+from . import admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -41,7 +41,8 @@ def create_app(config: Config | dict | None = None, *, with_store: bool = True) 
     register_error_handlers(app)
     install_cors(app, config.server.cors_origins)
     auth.install(app, state)
-    for blueprint in (discovery.blueprint, hooks.blueprint, feedback.blueprint, admin.blueprint):
+    for blueprint in (discovery.blueprint, health.blueprint, hooks.blueprint, feedback.blueprint,
+                      admin.blueprint):
         app.register_blueprint(blueprint)
     openapi.install(app)
     if config.demo.enabled:

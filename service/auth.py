@@ -139,6 +139,14 @@ class KeySource:
                 self.reload()
             return self._keys.get(kid)
 
+    def ensure_loaded(self) -> bool:
+        """True when keys are loaded; otherwise try to load them (rate-limited) first."""
+        if not self._keys:
+            with self._lock:
+                if not self._keys and self._may_reload():
+                    self.reload()
+        return bool(self._keys)
+
     @property
     def is_file(self) -> bool:
         return self._loader is read_jwks_file
@@ -377,6 +385,7 @@ def install(app: Flask, state: Any) -> None:
                         extra={"event": "auth_disabled"})
         return
     verifier = Verifier.from_config(config)
+    state.verifier = verifier  # /readyz reports key sets not loaded
 
     @app.before_request
     def _authenticate_cds_client():

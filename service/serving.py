@@ -62,10 +62,25 @@ def _options(host: str, port: int, workers: int, threads: int) -> dict:
         "errorlog": "-",
         "loglevel": "info",
         "child_exit": lambda _server, worker: metrics.mark_worker_dead(worker.pid),
+        # SIGTERM (Kubernetes, compose, systemd): stop accepting, finish the calls in
+        # flight (up to graceful_timeout), then flush and close the store in each worker.
+        "worker_exit": _close_store,
         # One control socket per user (~/.gunicorn/gunicorn.ctl) would be shared by every
         # instance on the host; nothing here uses it.
         "control_socket_disable": True,
     }
+
+
+def _close_store(_server, worker) -> None:
+    """In a worker that is exiting: write what the store still holds (a batched card record
+    has a flush), then close its connections."""
+    app = getattr(worker, "wsgi", None)
+    state = app.extensions.get("baclofen_cds") if app is not None else None
+    store = getattr(state, "store", None)
+    for step in ("flush", "close"):
+        method = getattr(store, step, None)
+        if callable(method):
+            method()
 
 
 def check_port_free(host: str, port: int) -> None:
