@@ -5,7 +5,7 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing
+from . import admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing, tracing
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -45,6 +45,7 @@ def create_app(config: Config | dict | None = None, *, with_store: bool = True) 
                       admin.blueprint):
         app.register_blueprint(blueprint)
     openapi.install(app)
+    tracing.install(app, state.store)
     if config.demo.enabled:
         from . import demo  # the demo (and its bundled fixtures) loads only when asked for
 

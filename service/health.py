@@ -11,6 +11,7 @@ import functools
 
 from flask import Blueprint, jsonify
 
+from . import tracing
 from .logs import get_logger
 from .state import app_state
 from .store import migrate
@@ -48,7 +49,8 @@ def _store_problem(store) -> str | None:
     if store is None:
         return None  # no store configured (in-process `call`): nothing to wait for
     try:
-        revision = migrate.current_revision(store.engine)
+        with tracing.untraced():  # probed every few seconds: not worth a trace each
+            revision = migrate.current_revision(store.engine)
     except Exception as error:  # noqa: BLE001 - any driver error means "not answering"
         log.warning("store not answering", extra={"event": "not_ready", "reason": type(error).__name__})
         return f"not answering ({type(error).__name__})"

@@ -9,7 +9,7 @@ import tempfile
 
 from gunicorn.app.base import BaseApplication
 
-from . import metrics
+from . import metrics, tracing
 from .config import Config, ConfigError
 
 
@@ -35,6 +35,7 @@ def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> 
 
     # Build the app once in the master: a bad configuration, knowledge override or store
     # URL stops start-up here with its message, and migrations run before workers fork.
+    tracing.defer_to_workers()
     create_app(config)
     master = os.getpid()
     metrics_folder = tempfile.mkdtemp(prefix="baclofen-cds-metrics-")
@@ -62,18 +63,19 @@ def _options(host: str, port: int, workers: int, threads: int) -> dict:
         "errorlog": "-",
         "loglevel": "info",
         "child_exit": lambda _server, worker: metrics.mark_worker_dead(worker.pid),
+        "post_fork": lambda _server, _worker: tracing.start_in_worker(),
         # SIGTERM (Kubernetes, compose, systemd): stop accepting, finish the calls in
         # flight (up to graceful_timeout), then flush and close the store in each worker.
-        "worker_exit": _close_store,
+        "worker_exit": _on_worker_exit,
         # One control socket per user (~/.gunicorn/gunicorn.ctl) would be shared by every
         # instance on the host; nothing here uses it.
         "control_socket_disable": True,
     }
 
 
-def _close_store(_server, worker) -> None:
+def _on_worker_exit(_server, worker) -> None:
     """In a worker that is exiting: write what the store still holds (a batched card record
-    has a flush), then close its connections."""
+    has a flush), close its connections, and export the last spans."""
     app = getattr(worker, "wsgi", None)
     state = app.extensions.get("baclofen_cds") if app is not None else None
     store = getattr(state, "store", None)
@@ -81,6 +83,7 @@ def _close_store(_server, worker) -> None:
         method = getattr(store, step, None)
         if callable(method):
             method()
+    tracing.flush()
 
 
 def check_port_free(host: str, port: int) -> None:
