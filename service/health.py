@@ -1,9 +1,14 @@
 """GET /readyz: may this instance take traffic? (GET /healthz, in discovery.py, is liveness.)
 
-Ready when the store answers at the schema this code expects (a replica started before
-`db upgrade`, or on a database another version migrated, is not) and the trusted issuers'
+Ready when the store answers at the schema this code expects and the trusted issuers'
 key sets are loaded. A load balancer or Kubernetes sends calls only to ready instances;
 liveness stays a constant so that a database outage does not restart every replica.
+
+A schema behind this code (a known older revision, or none) is not ready: run
+`baclofen-cds db upgrade`. A schema at a revision this code does not know was migrated by
+a newer version during a rolling upgrade: still ready, because migrations are written to
+keep the previous version working (docs/deploy.md); otherwise every old replica would
+drop out at the moment the new version migrates, before any new one is up.
 """
 from __future__ import annotations
 
@@ -41,8 +46,9 @@ def readiness_problems(state) -> dict[str, str]:
 
 
 @functools.cache
-def _head_revision() -> str:
-    return migrate.head_revision()
+def _revisions() -> tuple[str, frozenset[str]]:
+    """This code's head revision and every revision it knows."""
+    return migrate.head_revision(), frozenset(migrate.known_revisions())
 
 
 def _store_problem(store) -> str | None:
@@ -54,8 +60,9 @@ def _store_problem(store) -> str | None:
     except Exception as error:  # noqa: BLE001 - any driver error means "not answering"
         log.warning("store not answering", extra={"event": "not_ready", "reason": type(error).__name__})
         return f"not answering ({type(error).__name__})"
-    if revision != _head_revision():
-        return f"schema at {revision}, this version needs {_head_revision()} (run `baclofen-cds db upgrade`)"
+    head, known = _revisions()
+    if revision is None or (revision in known and revision != head):
+        return f"schema at {revision or 'nothing'}, this version needs {head} (run `baclofen-cds db upgrade`)"
     return None
 
 

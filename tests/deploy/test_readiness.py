@@ -7,7 +7,8 @@ import json
 import pytest
 from sqlalchemy import text
 
-from service import create_app
+from service import create_app, health
+from service.store import migrate
 from tests.conftest import REPO_ROOT
 from tests.store.helpers import (create_postgres_database, drop_postgres_database, make_config,
                                  postgres_unreachable_reason)
@@ -25,13 +26,35 @@ def test_a_fresh_instance_is_ready(config):
 def test_a_store_behind_the_code_is_not_ready(config):
     app = create_app(config)
     with app.extensions["baclofen_cds"].store.engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0000_older'"))
+        connection.execute(text("DELETE FROM alembic_version"))
     client = app.test_client()
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert "0000_older" in response.json["problems"]["store"]
-    assert "db upgrade" in response.json["problems"]["store"]
+    assert response.json["problems"]["store"] == \
+        f"schema at nothing, this version needs {migrate.head_revision()} (run `baclofen-cds db upgrade`)"
     assert client.get("/healthz").status_code == 200  # liveness: do not restart for this
+
+
+def test_a_known_older_revision_is_behind(config, monkeypatch):
+    """As soon as a second migration exists: a database at the first one is not ready."""
+    app = create_app(config)
+    first = migrate.head_revision()
+    monkeypatch.setattr(health, "_revisions", lambda: ("0002_next", frozenset({first, "0002_next"})))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503 and f"schema at {first}," in response.json["problems"]["store"]
+
+
+def test_a_schema_a_newer_version_migrated_stays_ready(config):
+    """Mid rolling upgrade: the old replicas keep answering until the new ones are up."""
+    app = create_app(config)
+    with app.extensions["baclofen_cds"].store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'ffff_from_a_newer_version'"))
+    assert app.test_client().get("/readyz").json == {"status": "ready"}
+    app.extensions["baclofen_cds"].store.close()
+    reopened = create_app(config)  # a restart (or a rollback) of the older version starts
+    assert reopened.test_client().get("/readyz").status_code == 200
+    assert migrate.current_revision(reopened.extensions["baclofen_cds"].store.engine) == \
+        "ffff_from_a_newer_version"
 
 
 def test_a_store_that_does_not_answer_is_not_ready(tmp_path):
