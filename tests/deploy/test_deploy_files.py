@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
+from tests.deploy.cluster import nginx_executable
 
 DEPLOY = REPO_ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -125,3 +126,44 @@ def test_compose_runs_two_replicas_behind_tls_sharing_postgresql():
     nginx = (DEPLOY / "compose" / "nginx.conf").read_text()
     assert all(f"server {name}:8080" in nginx for name in replicas)
     assert "listen 443 ssl" in nginx
+
+
+def test_the_compose_proxy_configuration_is_accepted_by_nginx(tmp_path):
+    """`nginx -t` on deploy/compose/nginx.conf (with cds-replicas.conf included), its
+    container paths and host names pointed at this machine."""
+    certificate, key = self_signed_pair(tmp_path)
+    site = (DEPLOY / "compose" / "nginx.conf").read_text()
+    site = site.replace("/etc/nginx/tls/tls.crt", str(certificate)).replace("/etc/nginx/tls/tls.key", str(key))
+    site = site.replace("/etc/nginx/cds/cds-replicas.conf", str(DEPLOY / "nginx" / "cds-replicas.conf"))
+    site = site.replace("cds-1:8080", "127.0.0.1:1").replace("cds-2:8080", "127.0.0.1:2")
+    site = site.replace("listen 80;", "listen 127.0.0.1:1080;").replace("listen 443 ssl", "listen 127.0.0.1:1443 ssl")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+                    f"http {{\naccess_log off;\nclient_body_temp_path {tmp_path}/body;\n"
+                    f"proxy_temp_path {tmp_path}/proxy;\n{site}\n}}\n")
+    result = subprocess.run([nginx_executable(), "-t", "-p", str(tmp_path), "-c", str(conf),
+                             "-e", str(tmp_path / "error.log")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+
+
+def self_signed_pair(folder: Path) -> tuple[Path, Path]:
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+                   .sign(key, hashes.SHA256()))
+    (folder / "tls.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                        serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    return folder / "tls.crt", folder / "tls.key"
