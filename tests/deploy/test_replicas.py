@@ -80,12 +80,22 @@ def test_a_rolling_restart_under_load_drops_no_call(cluster):
             assert replica.terminate() == 0  # graceful: calls in flight finish
             load.wait_for(20)  # the other replica carries everything meanwhile
             replica.start()
-            load.wait_for(20)
+            # nginx's health checks are passive: it marked the stopped replica down for
+            # fail_timeout. Stop the next one only once this one answers through the proxy.
+            wait_until_it_answers_through_the_proxy(replica, load)
     finally:
         outcomes = load.stop()
     failed = [outcome for outcome in outcomes if not outcome.right]
     print(f"rolling restart: {len(outcomes)} calls, {len(failed)} failed {[o.status for o in failed]}")
     assert len(outcomes) >= 100 and failed == []
+
+
+def wait_until_it_answers_through_the_proxy(replica, load: Load, calls: int = 5) -> None:
+    answered_before = replica.log.read_text().count('"event": "hook_answered"')
+    deadline = time.monotonic() + 60
+    while replica.log.read_text().count('"event": "hook_answered"') < answered_before + calls:
+        assert time.monotonic() < deadline, f"{replica.name} got no calls through the proxy"
+        load.wait_for(1)
 
 
 def test_a_replica_killed_during_a_burst_costs_at_most_its_calls_in_flight(cluster):
