@@ -15,6 +15,7 @@ from tests.store.helpers import (create_postgres_database, drop_postgres_databas
 
 SANDBOX_JWKS = json.loads((REPO_ROOT / "docs" / "sandbox-jwks.json").read_text())
 ISSUER = "https://ehr.example.org"
+PUBLIC_URL = "https://cds.example.org"
 
 
 def test_a_fresh_instance_is_ready(config):
@@ -77,7 +78,7 @@ def test_a_store_that_does_not_answer_is_not_ready(tmp_path):
 def test_an_issuer_key_set_not_yet_fetched_is_not_ready_until_it_is(tmp_path, fhir_server):
     """A jwks_url issuer's keys are fetched on demand; readiness waits for them."""
     fhir_server.expect_request("/jwks.json").respond_with_data("down", status=503)
-    config = make_config("", tmp_path / "instance", auth={
+    config = make_config("", tmp_path / "instance", server={"public_url": PUBLIC_URL}, auth={
         "issuers": [{"iss": ISSUER, "jwks_url": fhir_server.url_for("/jwks.json")}],
         "jwks_refetch_interval": 0})
     client = create_app(config).test_client()
@@ -91,6 +92,6 @@ def test_an_issuer_key_set_not_yet_fetched_is_not_ready_until_it_is(tmp_path, fh
 
 
 def test_issuers_with_key_files_are_ready_at_once(tmp_path):
-    config = make_config("", tmp_path / "instance", auth={
+    config = make_config("", tmp_path / "instance", server={"public_url": PUBLIC_URL}, auth={
         "issuers": [{"iss": ISSUER, "jwks_file": str(REPO_ROOT / "docs" / "sandbox-jwks.json")}]})
     assert create_app(config).test_client().get("/readyz").status_code == 200
