@@ -113,6 +113,7 @@ def _serve(args) -> int:
 
 
 def _call(args) -> int:
+    from . import auth
     from .app import create_app
     from .declarations import SERVICES
 
@@ -122,8 +123,9 @@ def _call(args) -> int:
     if service_id is None:
         print(f"baclofen-cds: no service for hook {body.get('hook')!r}; use --service", file=sys.stderr)
         return 2
-    # In process there is no client to authenticate and nothing to audit: a quick check
-    # must not count as a card shown to a clinician.
+    # In process there is no client to authenticate (so no warning about it) and nothing
+    # to audit: a quick check must not count as a card shown to a clinician.
+    auth.startup_warning_shown()
     config = _config(args)
     app = create_app(config.model_copy(update={"auth": config.auth.model_copy(update={"issuers": []})}),
                      with_store=False)

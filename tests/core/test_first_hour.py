@@ -61,6 +61,7 @@ def test_call_answers_without_creating_an_instance_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cards"]
     assert list(tmp_path.iterdir()) == [path]
+    assert "authentication is OFF" not in result.stderr  # no client in process
 
 
 @pytest.mark.parametrize("arguments,named", [
