@@ -5,7 +5,7 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing
+from . import admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing, tracing
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -17,7 +17,9 @@ from .store import open_store
 __all__ = ["AppState", "app_state", "create_app"]
 
 
-def create_app(config: Config | dict | None = None) -> Flask:
+def create_app(config: Config | dict | None = None, *, with_store: bool = True) -> Flask:
+    """The app; `with_store=False` (an in-process `baclofen-cds call`) opens no database and
+    creates no instance folder."""
     config = _resolve_config(config)
     app = Flask(__name__, instance_path=str(config.instance_path.resolve()))
     app.json.sort_keys = False
@@ -29,7 +31,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
         config=config, knowledge=knowledge, fhir=FhirClient(config.fhir),
         prefetch_templates=prefetch_templates(knowledge), discovery=discovery_document(knowledge),
     )
-    state.store = open_store(config)
+    state.store = open_store(config) if with_store else None
     # Werkzeug stops reading a chunked body at this limit without an error; one byte more
     # lets read_json_body see that the body is over the configured limit.
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes + 1
@@ -39,9 +41,11 @@ def create_app(config: Config | dict | None = None) -> Flask:
     register_error_handlers(app)
     install_cors(app, config.server.cors_origins)
     auth.install(app, state)
-    for blueprint in (discovery.blueprint, hooks.blueprint, feedback.blueprint, admin.blueprint):
+    for blueprint in (discovery.blueprint, health.blueprint, hooks.blueprint, feedback.blueprint,
+                      admin.blueprint):
         app.register_blueprint(blueprint)
     openapi.install(app)
+    tracing.install(app, state.store)
     if config.demo.enabled:
         from . import demo  # the demo (and its bundled fixtures) loads only when asked for
 

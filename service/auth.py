@@ -139,6 +139,14 @@ class KeySource:
                 self.reload()
             return self._keys.get(kid)
 
+    def ensure_loaded(self) -> bool:
+        """True when keys are loaded; otherwise try to load them (rate-limited) first."""
+        if not self._keys:
+            with self._lock:
+                if not self._keys and self._may_reload():
+                    self.reload()
+        return bool(self._keys)
+
     @property
     def is_file(self) -> bool:
         return self._loader is read_jwks_file
@@ -359,14 +367,25 @@ def unauthorized():
     return response
 
 
+_startup_warning = {"shown": False}
+
+
+def startup_warning_shown() -> None:
+    """The command line has printed startup_check's warning: the app (built again in every
+    worker process, which inherit this flag) does not log it once more each."""
+    _startup_warning["shown"] = True
+
+
 def install(app: Flask, state: Any) -> None:
     """Authenticate every CDS endpoint call (not CORS preflights) when issuers are configured."""
     config: Config = state.config
     if not config.auth.issuers:
-        log.warning("CDS client authentication is OFF: no [[auth.issuers]] configured",
-                    extra={"event": "auth_disabled"})
+        if not _startup_warning["shown"]:
+            log.warning("CDS client authentication is OFF: no [[auth.issuers]] configured",
+                        extra={"event": "auth_disabled"})
         return
     verifier = Verifier.from_config(config)
+    state.verifier = verifier  # /readyz reports key sets not loaded
 
     @app.before_request
     def _authenticate_cds_client():

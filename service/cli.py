@@ -15,6 +15,14 @@ DEFAULT_PORT = 8080
 DEMO_THREADS = 4
 
 
+class UsageError(Exception):
+    """A command was given something it cannot use; the message is one line naming it."""
+
+
+JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",
+              bool: "a boolean", type(None): "null"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -23,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except ConfigError as error:
+    except (ConfigError, UsageError) as error:
         print(f"baclofen-cds: {error}", file=sys.stderr)
         return 2
 
@@ -35,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service under gunicorn")
     _add_config_option(serve)
     serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    serve.add_argument("--threads", type=int, default=None,
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    serve.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
+    serve.add_argument("--threads", type=_positive, default=None,
                        help="threads per worker (default 1, sync workers; 4 with --demo, where "
                             "the service fetches from its own /demo/fhir). More threads help "
                             "when most calls wait on a slow FHIR server: docs/performance.md")
@@ -63,6 +71,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(value: str) -> int:
+    number = _integer(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be 1 or more")
+    return number
+
+
+def _port(value: str) -> int:
+    number = _integer(value)
+    if not 0 <= number < 65536:  # 0: any free port
+        raise argparse.ArgumentTypeError(f"{value!r}: a port is 0 to 65535")
+    return number
+
+
+def _integer(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: not a whole number") from None
+
+
 def _add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML configuration file")
 
@@ -72,31 +101,55 @@ def _serve(args) -> int:
 
     overrides = {"demo": {"enabled": True}} if args.demo else {}
     config = load_config(args.config, overrides=overrides)
-    for warning in auth.startup_check(config, args.host, args.allow_unauthenticated):
+    warnings = auth.startup_check(config, args.host, args.allow_unauthenticated)
+    serving.check_port_free(args.host, args.port)
+    for warning in warnings:
         print(f"baclofen-cds: {warning}", file=sys.stderr)
+    if warnings:
+        auth.startup_warning_shown()  # printed above: not again by each worker's log
     threads = args.threads or (DEMO_THREADS if args.demo else 1)
     serving.run(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
     return 0
 
 
 def _call(args) -> int:
+    from . import auth
     from .app import create_app
     from .declarations import SERVICES
 
-    body = json.loads(args.request.read_text())
+    body = read_request_file(args.request)
     service_id = args.service or next(
         (s.id for s in SERVICES if s.hook == body.get("hook")), None)
     if service_id is None:
         print(f"baclofen-cds: no service for hook {body.get('hook')!r}; use --service", file=sys.stderr)
         return 2
-    # In process there is no client to authenticate and nothing to audit: a quick check
-    # must not count as a card shown to a clinician.
+    # In process there is no client to authenticate (so no warning about it) and nothing
+    # to audit: a quick check must not count as a card shown to a clinician.
+    auth.startup_warning_shown()
     config = _config(args)
-    app = create_app(config.model_copy(update={"auth": config.auth.model_copy(update={"issuers": []})}))
-    app.extensions["baclofen_cds"].store = None
+    app = create_app(config.model_copy(update={"auth": config.auth.model_copy(update={"issuers": []})}),
+                     with_store=False)
     response = app.test_client().post(f"/cds-services/{service_id}", json=body)
     print(json.dumps(response.get_json(), indent=2))
     return 0 if response.status_code == 200 else 1
+
+
+def read_request_file(path: Path) -> dict:
+    """The JSON object in `path`; UsageError with one line naming what is wrong."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read ({error.strerror or error})") from None
+    try:
+        body = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        problem = "empty file" if not raw.strip() else f"{error.msg} at line {error.lineno} column {error.colno}"
+        raise UsageError(f"{path}: not JSON ({problem})") from None
+    if not isinstance(body, dict):
+        raise UsageError(f"{path}: a CDS Hooks request is a JSON object, not {JSON_KINDS.get(type(body), type(body).__name__)}")
+    return body
 
 
 def _rules(args) -> int:

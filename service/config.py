@@ -96,10 +96,15 @@ class StoreConfig(Section):
     patient_hash_key: str = Field("", description="Secret of the keyed hash of patient ids. "
                                   "Empty: generated once into the instance folder.")
     retention_days: int = Field(365, gt=0, description="Default age for `baclofen-cds purge`.")
+    url_file: str = Field("", description="A file holding `url` (e.g. a mounted secret); "
+                          "instead of `url`.")
+    patient_hash_key_file: str = Field("", description="A file holding `patient_hash_key`; "
+                                       "instead of `patient_hash_key`.")
 
 
 class AdminConfig(Section):
     token: str = Field("", description="Bearer token of GET /admin/report. Empty: the admin API is off.")
+    token_file: str = Field("", description="A file holding `token`; instead of `token`.")
 
 
 class DemoConfig(Section):
@@ -139,10 +144,50 @@ def load_config(path: str | os.PathLike | None = None, environ: dict | None = No
 
 
 def validate_config(data: dict) -> Config:
+    data = read_secret_files(data)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+# Secrets that may come from a file (`<key>_file`), as Kubernetes and Docker mount them.
+SECRET_FILE_KEYS = {"store": ("url", "patient_hash_key"), "admin": ("token",)}
+
+
+def read_secret_files(data: dict) -> dict:
+    """A copy of `data` with each `<key>_file` read into `<key>`. A relative path is taken
+    from the configuration file's folder. Messages name the key and path, never the secret."""
+    data = dict(data)
+    for section, keys in SECRET_FILE_KEYS.items():
+        values = data.get(section)
+        if not isinstance(values, dict):
+            continue
+        values = data[section] = dict(values)
+        for key in keys:
+            path = values.get(f"{key}_file")
+            if not path or not isinstance(path, str):
+                continue
+            if values.get(key):
+                raise ConfigError(f"{section}.{key} and {section}.{key}_file: give one, not both")
+            values[key] = _read_secret(f"{section}.{key}_file", _resolve(path, data.get("base_dir")))
+    return data
+
+
+def _resolve(path: str, base_dir: str | None) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() or not base_dir else Path(base_dir) / candidate
+
+
+def _read_secret(name: str, path: Path) -> str:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{name}: cannot read {path} ({reason})") from None
+    if not secret:
+        raise ConfigError(f"{name}: {path} is empty")
+    return secret
 
 
 def _read_toml(path: Path) -> dict:

@@ -15,6 +15,9 @@ ALLOWED_FIELDS = (
     "feedback_items", "worker",
 )
 
+# Set by service.tracing when tracing is on: the current span's {"trace_id", "span_id"}.
+trace_ids = None
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -27,6 +30,8 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value
+        if trace_ids is not None:
+            entry.update(trace_ids())
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

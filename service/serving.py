@@ -1,12 +1,16 @@
 """Running the app under gunicorn (a production WSGI server), configured in code."""
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import socket
 import tempfile
 
 from gunicorn.app.base import BaseApplication
 
-from . import metrics
-from .config import Config
+from . import metrics, tracing
+from .config import Config, ConfigError
 
 
 class _Gunicorn(BaseApplication):
@@ -17,7 +21,8 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self._options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings newer gunicorns added (control socket)
+                self.cfg.set(key, value)
 
     def load(self):
         from .app import create_app
@@ -30,9 +35,22 @@ def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> 
 
     # Build the app once in the master: a bad configuration, knowledge override or store
     # URL stops start-up here with its message, and migrations run before workers fork.
+    tracing.defer_to_workers()
     create_app(config)
-    metrics.prepare_multiprocess(tempfile.mkdtemp(prefix="baclofen-cds-metrics-"))
-    options = {
+    master = os.getpid()
+    metrics_folder = tempfile.mkdtemp(prefix="baclofen-cds-metrics-")
+    metrics.prepare_multiprocess(metrics_folder)
+    try:
+        _Gunicorn(config, _options(host, port, workers, threads)).run()
+    finally:
+        # Workers leave through here too (gunicorn ends them with SystemExit): only the
+        # master removes the folder they share.
+        if os.getpid() == master:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
+
+
+def _options(host: str, port: int, workers: int, threads: int) -> dict:
+    return {
         "bind": _bind(host, port),
         "workers": workers,
         "threads": threads,
@@ -45,8 +63,41 @@ def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> 
         "errorlog": "-",
         "loglevel": "info",
         "child_exit": lambda _server, worker: metrics.mark_worker_dead(worker.pid),
+        "post_fork": lambda _server, _worker: tracing.start_in_worker(),
+        # SIGTERM (Kubernetes, compose, systemd): stop accepting, finish the calls in
+        # flight (up to graceful_timeout), then flush and close the store in each worker.
+        "worker_exit": _on_worker_exit,
+        # One control socket per user (~/.gunicorn/gunicorn.ctl) would be shared by every
+        # instance on the host; nothing here uses it.
+        "control_socket_disable": True,
     }
-    _Gunicorn(config, options).run()
+
+
+def _on_worker_exit(_server, worker) -> None:
+    """In a worker that is exiting: write what the store still holds (a batched card record
+    has a flush), close its connections, and export the last spans."""
+    app = getattr(worker, "wsgi", None)
+    state = app.extensions.get("baclofen_cds") if app is not None else None
+    store = getattr(state, "store", None)
+    for step in ("flush", "close"):
+        method = getattr(store, step, None)
+        if callable(method):
+            method()
+    tracing.flush()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """One clear line instead of gunicorn's five retries and tracebacks."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is already in use (another serve?): "
+                                  "stop it or choose another --port") from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def _bind(host: str, port: int) -> str:

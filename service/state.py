@@ -18,6 +18,7 @@ class AppState:
     store: Any = None  # service.store.Store, or None when no store is configured
     prefetch_templates: dict[str, str] = field(default_factory=dict)
     discovery: dict = field(default_factory=dict)
+    verifier: Any = None  # service.auth.Verifier when issuers are configured
 
 
 def app_state() -> AppState:

@@ -36,6 +36,7 @@ class LoggedRequest:
     path: str
     query: str
     authorization: str | None
+    traceparent: str | None = None  # W3C trace context, sent when tracing is on
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -64,7 +65,8 @@ class ServedApp:
             self.requests.append(LoggedRequest(
                 method=environ["REQUEST_METHOD"], path=environ.get("PATH_INFO", ""),
                 query=environ.get("QUERY_STRING", ""),
-                authorization=environ.get("HTTP_AUTHORIZATION")))
+                authorization=environ.get("HTTP_AUTHORIZATION"),
+                traceparent=environ.get("HTTP_TRACEPARENT")))
         delay = self.latency(environ) if callable(self.latency) else self.latency
         if delay:
             time.sleep(delay)

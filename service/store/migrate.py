@@ -33,19 +33,29 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known_revisions() -> list[str]:
+    return [script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision; a no-op when it is there already."""
+    """Bring the schema to the newest revision; a no-op when it is there already, or when a
+    newer version of the service has taken it further (a rollback, or old replicas still
+    running mid rolling upgrade: see docs/deploy.md)."""
     head = head_revision()
-    if current_revision(engine) == head:
+    if _nothing_to_do(current_revision(engine), head):
         return
     with _migration_lock(engine) as connection:
-        if MigrationContext.configure(connection).get_current_revision() != head:
+        if not _nothing_to_do(MigrationContext.configure(connection).get_current_revision(), head):
             command.upgrade(alembic_config(connection), "head")
+
+
+def _nothing_to_do(current: str | None, head: str) -> bool:
+    return current == head or (current is not None and current not in known_revisions())
 
 
 @contextmanager
