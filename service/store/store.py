@@ -15,9 +15,10 @@ from sqlalchemy.engine import Engine
 
 from . import migrate
 from .keys import hash_patient_id, patient_hash_key
+from .schema import baclofen_orders
 from .schema import cards as cards_table
 from .schema import feedback as feedback_table
-from .schema import jwt_ids
+from .schema import jwt_ids, suppressed_cards
 
 SQLITE_FILE_NAME = "baclofen-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -46,6 +47,31 @@ class PurgeResult:
     cards: int
     feedback: int
     jwt_ids: int
+    suppressed_cards: int = 0
+    baclofen_orders: int = 0
+
+
+@dataclass(frozen=True)
+class SuppressedCard:
+    """A card found but not shown, and why ("same-order" or "snooze" with its reason)."""
+
+    card: dict
+    why: str
+    reason_system: str = ""
+    reason_code: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A card of this patient whose latest feedback is `overridden`."""
+
+    topic: str
+    indicator: str
+    draft_keys: frozenset
+    fingerprint: str
+    reason_system: str
+    reason_code: str
+    at: datetime  # UTC, naive: when overridden (outcome time, at the latest when received)
 
 
 def utc_naive(moment: datetime) -> datetime:
@@ -70,17 +96,54 @@ class Store:
 
     # -- cards ---------------------------------------------------------------------------
     def record_cards(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
-                     cards: list[dict]) -> None:
-        """Keep one row per card with one bulk INSERT, atomic (the caller logs a failure
-        and still answers the hook call)."""
-        if not cards:
+                     cards: list[dict], *, draft_keys: tuple[str, ...] = (),
+                     fingerprints: list[str] | None = None,
+                     suppressed: list[SuppressedCard] = (), orders: tuple[str, ...] = ()) -> None:
+        """Keep one row per card shown, per card suppressed and per baclofen draft (`orders`:
+        its draft keys), all or none (the caller logs a failure and still answers the call).
+        `fingerprints` runs parallel to `cards`."""
+        if not (cards or suppressed or orders):
             return
         patient_hash = hash_patient_id(self._patient_key, patient_id or "")
         now = utcnow()
         rows = [_card_row(card, service_id, hook, hook_instance, patient_hash, now)
                 for card in cards]
-        with self._hot_path() as connection:
-            connection.execute(cards_table.insert(), rows)
+        for row, fingerprint in zip(rows, fingerprints or ()):
+            row.update(draft_keys=" ".join(draft_keys), fingerprint=fingerprint)
+        statements = [(cards_table, rows), (suppressed_cards, [
+            _suppressed_row(item, service_id, hook, hook_instance, patient_hash, now)
+            for item in suppressed]), (baclofen_orders, [
+                {"service_id": service_id, "patient_hash": patient_hash, "draft_key": key,
+                 "called_at": now} for key in orders])]
+        statements = [(table, values) for table, values in statements if values]
+        with self._hot_path() if len(statements) == 1 else self.engine.begin() as connection:
+            for table, values in statements:
+                connection.execute(table.insert(), values)
+
+    def overrides_for(self, patient_id: str, since: datetime) -> list[Override]:
+        """Cards issued to this patient since the cutoff whose latest feedback overrode them."""
+        patient_hash = hash_patient_id(self._patient_key, patient_id or "")
+        latest = (select(func.max(feedback_table.c.id))
+                  .where(feedback_table.c.card_uuid == cards_table.c.card_uuid)
+                  .scalar_subquery())
+        query = (select(cards_table.c.topic_code, cards_table.c.indicator, cards_table.c.draft_keys,
+                        cards_table.c.fingerprint, feedback_table.c.reason_system,
+                        feedback_table.c.reason_code, feedback_table.c.outcome_at,
+                        feedback_table.c.received_at)
+                 .select_from(cards_table.join(
+                     feedback_table, feedback_table.c.card_uuid == cards_table.c.card_uuid))
+                 .where(cards_table.c.patient_hash == patient_hash,
+                        cards_table.c.issued_at >= utc_naive(since),
+                        feedback_table.c.id == latest,
+                        feedback_table.c.outcome == "overridden"))
+        with reading(self.engine) as connection:
+            rows = connection.execute(query).all()
+        return [Override(topic=topic, indicator=indicator,
+                         draft_keys=frozenset(keys.split()), fingerprint=fingerprint,
+                         reason_system=reason_system, reason_code=reason_code,
+                         at=min(outcome_at, received_at))
+                for topic, indicator, keys, fingerprint, reason_system, reason_code,
+                outcome_at, received_at in rows]
 
     # -- feedback ------------------------------------------------------------------------
     def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
@@ -132,7 +195,12 @@ class Store:
                 delete(feedback_table).where(feedback_table.c.received_at < cutoff)).rowcount
             jtis = connection.execute(
                 delete(jwt_ids).where(jwt_ids.c.expires_at <= utcnow())).rowcount
-        return PurgeResult(cards=cards, feedback=feedback, jwt_ids=jtis)
+            suppressed = connection.execute(delete(suppressed_cards).where(
+                suppressed_cards.c.suppressed_at < cutoff)).rowcount
+            orders = connection.execute(delete(baclofen_orders).where(
+                baclofen_orders.c.called_at < cutoff)).rowcount
+        return PurgeResult(cards=cards, feedback=feedback, jwt_ids=jtis,
+                           suppressed_cards=suppressed, baclofen_orders=orders)
 
     def counts(self) -> dict[str, int]:
         with reading(self.engine) as connection:
@@ -172,6 +240,15 @@ def _card_row(card: dict, service_id: str, hook: str, hook_instance: str,
         "issued_at": now,
         "patient_hash": patient_hash,
     }
+
+
+def _suppressed_row(item: SuppressedCard, service_id: str, hook: str, hook_instance: str,
+                    patient_hash: str, now: datetime) -> dict:
+    row = _card_row(item.card, service_id, hook, hook_instance, patient_hash, now)
+    for name in ("card_uuid", "suggestion_uuids", "issued_at"):
+        del row[name]
+    return {**row, "why": item.why, "reason_system": item.reason_system,
+            "reason_code": item.reason_code, "suppressed_at": now}
 
 
 def _feedback_row(item: FeedbackItem, service_id: str, card_known: bool, now: datetime) -> dict:
