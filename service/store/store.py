@@ -123,9 +123,9 @@ class Store:
     def overrides_for(self, patient_id: str, since: datetime) -> list[Override]:
         """Cards issued to this patient since the cutoff whose latest feedback overrode them."""
         patient_hash = hash_patient_id(self._patient_key, patient_id or "")
-        latest = (select(func.max(feedback_table.c.id))
-                  .where(feedback_table.c.card_uuid == cards_table.c.card_uuid)
-                  .scalar_subquery())
+        later = feedback_table.alias("later")
+        latest = (select(func.max(later.c.id)).where(later.c.card_uuid == cards_table.c.card_uuid)
+                  .correlate(cards_table).scalar_subquery())
         query = (select(cards_table.c.topic_code, cards_table.c.indicator, cards_table.c.draft_keys,
                         cards_table.c.fingerprint, feedback_table.c.reason_system,
                         feedback_table.c.reason_code, feedback_table.c.outcome_at,
