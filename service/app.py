@@ -5,7 +5,7 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing
+from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing, runahead
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -30,6 +30,8 @@ def create_app(config: Config | dict | None = None) -> Flask:
         prefetch_templates=prefetch_templates(knowledge), discovery=discovery_document(knowledge),
     )
     state.store = open_store(config)
+    if config.runahead.enabled:
+        runahead.install(state.fhir, config.runahead)
     # Werkzeug stops reading a chunked body at this limit without an error; one byte more
     # lets read_json_body see that the body is over the configured limit.
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes + 1
