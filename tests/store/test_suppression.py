@@ -15,6 +15,7 @@ from service.store.schema import cards as cards_table
 from service.store.schema import feedback as feedback_table
 from service.store.schema import suppressed_cards
 from tests.core.builders import bundle, complete_prefetch, hook_request, observation, patient
+from service.store.commands import main as store_cli
 from tests.store.helpers import make_config
 
 SELECT = "/cds-services/baclofen-order-select"
@@ -194,3 +195,49 @@ def test_a_suppression_that_cannot_be_recorded_is_not_made(client, store, caplog
     cards = call(client, order())
     assert list(cards) == ["renal-reduce", "start-dose-high", "elderly-start"]
     assert any(getattr(r, "event", "") == "store_failed" for r in caplog.records)
+
+
+ADMIN_TOKEN = "admin-token-for-tests-0123456789"
+
+
+def test_the_report_counts_a_scripted_sequence_exactly(database_url, tmp_path, monkeypatch, capsys):
+    config = make_config(database_url, tmp_path / "instance", admin={"token": ADMIN_TOKEN})
+    client = create_app(config).test_client()
+    first = call(client, order())                                  # 3 shown
+    override(client, first["renal-reduce"], "benefit-outweighs-risk")
+    override(client, first["start-dose-high"], "tolerated-dose")
+    assert list(call(client, order())) == ["elderly-start"]         # 2 suppressed (same order)
+    assert list(call(client, order("order-sign"))) == ["elderly-start"]  # 2 suppressed
+    assert len(call(client, order(patient_id="pat-2"))) == 3       # another patient: 3 shown
+    # A new order for pat-1 at another dose: renal-reduce is back, start-dose-high snoozed.
+    assert list(call(client, order(draft_id="second-order", pills=2))) == ["renal-reduce", "elderly-start"]
+
+    response = client.get("/admin/report", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200
+    report = response.get_json()
+    topics = {t["topic"]["code"]: t for t in report["topics"]}
+    counts = {code: (t["cards_shown"], t["suppressed"], t["accepted"], t["overridden"], t["override_rate"],
+                     t["cards_per_100_orders"]) for code, t in topics.items()}
+    assert counts == {"renal-reduce": (3, 2, 0, 1, 0.3333, 100.0),
+                      "start-dose-high": (2, 3, 0, 1, 0.5, 66.7),
+                      "elderly-start": (5, 0, 0, 0, 0.0, 166.7)}
+    assert topics["start-dose-high"]["suppressed_by"] == {"same-order": 2, "snooze:tolerated-dose": 1}
+    assert [(r["code"], r["count"]) for r in topics["renal-reduce"]["override_reasons"]] == [
+        ("benefit-outweighs-risk", 1)]
+    burden = report["burden"]
+    assert (burden["baclofen_orders"], burden["cards_shown"], burden["suppressed"],
+            burden["cards_per_100_orders"]) == (3, 10, 5, 333.3)
+    assert sum(week["shown"] for week in burden["weeks"]) == 10
+    assert sum(week["suppressed"] for week in burden["weeks"]) == 5
+    assert sum(w["shown"] for w in topics["start-dose-high"]["weeks"]) == 2
+
+    monkeypatch.setenv("BACLOFEN_CDS_SERVER__INSTANCE_PATH", str(config.instance_path))
+    monkeypatch.setenv("BACLOFEN_CDS_STORE__URL", config.store.url)
+    assert store_cli(["report"]) == 0
+    text_report = capsys.readouterr().out
+    assert "suppressed 3 (same-order 2, snooze:tolerated-dose 1), 66.7 cards per 100 baclofen orders" in text_report
+    assert "Alert burden: 3 baclofen orders, 10 cards shown (333.3 per 100 orders), 5 suppressed" in text_report
+    assert store_cli(["report", "--format", "html"]) == 0
+    html = capsys.readouterr().out
+    assert "<title>Cards per 100 baclofen orders, by week</title>" in html
+    assert "333.3 per 100 orders (n=3)" in html and "<script" not in html
