@@ -108,6 +108,45 @@ def test_an_overridden_warning_is_not_shown_again_in_the_same_order(client, stor
     assert suppressions(store) == [("renal-reduce", "same-order", "benefit-outweighs-risk")] * 2
 
 
+def test_another_order_the_same_day_shows_the_card(client, store):
+    override(client, call(client, order())["renal-reduce"])
+    assert suggested_dose(call(client, order(draft_id="another-order"))["renal-reduce"]) == ("update", 1.5)
+
+
+def without_id(pills: float = 3) -> dict:
+    body = order("order-sign", pills=pills)
+    del body["context"]["draftOrders"]["entry"][0]["resource"]["id"]
+    return body
+
+
+def test_a_draft_without_id_is_known_by_its_medication_and_dose(client, store):
+    override(client, call(client, without_id())["renal-reduce"])
+    assert "renal-reduce" not in call(client, without_id())
+    assert suppressions(store) == [("renal-reduce", "same-order", "benefit-outweighs-risk")]
+    # The older-adult card says the same at any dose; at another dose it is another order.
+    override(client, call(client, without_id())["elderly-start"])
+    assert "elderly-start" not in call(client, without_id())
+    assert call(client, without_id(pills=2))["elderly-start"]["summary"].startswith("Age 76: start baclofen low")
+
+
+def test_the_same_draft_days_later_is_another_order(client, store):
+    override(client, call(client, without_id())["renal-reduce"])
+    age_store(store, 2)  # beyond [suppression] same_order_hours (24)
+    assert "renal-reduce" in call(client, without_id())
+
+
+def test_a_site_sets_its_own_snooze_days(database_url, tmp_path):
+    config = make_config(database_url, tmp_path / "instance", knowledge={
+        "override_snooze": {"reasons": {"tolerated-dose": {"days": 2}}}})
+    app = create_app(config)
+    client, store = app.test_client(), app.extensions["baclofen_cds"].store
+    override(client, call(client, order())["renal-reduce"], "tolerated-dose")
+    age_store(store, 1)
+    assert "renal-reduce" not in call(client, order(draft_id="day-2"))
+    age_store(store, 2)
+    assert "renal-reduce" in call(client, order(draft_id="day-4"))
+
+
 def test_a_changed_dose_brings_the_card_back(client, store):
     override(client, call(client, order())["renal-reduce"])
     changed = call(client, order(pills=2))  # 40 mg/day: halve to 20 mg/day = 1 tablet
