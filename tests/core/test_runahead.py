@@ -150,3 +150,10 @@ def test_what_a_caller_changes_does_not_reach_the_next_call():
     first["p"].resources[0]["id"] = "changed"
     second = cache.fetch(fhir, "https://ehr/fhir", TOKEN, "pat-1", {"p": "Patient/pat-1"})
     assert second["p"].resources[0]["id"] == "x" * 10
+
+
+def test_a_query_that_does_not_name_the_patient_is_still_kept_per_patient():
+    fhir, cache = FakeFhir(), run_ahead()
+    for patient_id in ("pat-1", "pat-2"):
+        cache.fetch(fhir, "https://ehr/fhir", TOKEN, patient_id, {"med": "Medication/5"})
+    assert fhir.asked == ["Medication/5", "Medication/5"]
