@@ -27,7 +27,6 @@ cards = Table(
     Column("fingerprint", String(64), nullable=False, default=""),
     Index("ix_cards_card_uuid", "card_uuid"),
     Index("ix_cards_issued_at", "issued_at"),
-    Index("ix_cards_patient_hash_issued_at", "patient_hash", "issued_at"),
 )
 
 # One row per feedback item received. The user's free-text comment is not kept (it may
@@ -92,4 +91,24 @@ baclofen_orders = Table(
     Column("draft_key", String(64), nullable=False),
     Column("called_at", DateTime, nullable=False),  # UTC, naive
     Index("ix_baclofen_orders_called_at", "called_at"),
+)
+
+# One row per card whose latest feedback is `overridden`, copied from `cards` when the
+# feedback arrives (and deleted when a later feedback accepts it): what suppression reads
+# on the hook call's path, a small table indexed by patient.
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(128), nullable=False),
+    Column("patient_hash", String(64), nullable=False),
+    Column("topic_code", String(128), nullable=False, default=""),
+    Column("indicator", String(16), nullable=False, default=""),
+    Column("draft_keys", Text, nullable=False, default=""),
+    Column("fingerprint", String(64), nullable=False, default=""),
+    Column("reason_system", String(256), nullable=False, default=""),
+    Column("reason_code", String(128), nullable=False, default=""),
+    Column("overridden_at", DateTime, nullable=False),  # UTC, naive
+    Index("ix_overrides_card_uuid", "card_uuid"),
+    Index("ix_overrides_patient_hash_overridden_at", "patient_hash", "overridden_at"),
 )

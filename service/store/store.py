@@ -18,7 +18,7 @@ from .keys import hash_patient_id, patient_hash_key
 from .schema import baclofen_orders
 from .schema import cards as cards_table
 from .schema import feedback as feedback_table
-from .schema import jwt_ids, suppressed_cards
+from .schema import jwt_ids, overrides, suppressed_cards
 
 SQLITE_FILE_NAME = "baclofen-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -121,29 +121,15 @@ class Store:
                 connection.execute(table.insert(), values)
 
     def overrides_for(self, patient_id: str, since: datetime) -> list[Override]:
-        """Cards issued to this patient since the cutoff whose latest feedback overrode them."""
-        patient_hash = hash_patient_id(self._patient_key, patient_id or "")
-        later = feedback_table.alias("later")
-        latest = (select(func.max(later.c.id)).where(later.c.card_uuid == cards_table.c.card_uuid)
-                  .correlate(cards_table).scalar_subquery())
-        query = (select(cards_table.c.topic_code, cards_table.c.indicator, cards_table.c.draft_keys,
-                        cards_table.c.fingerprint, feedback_table.c.reason_system,
-                        feedback_table.c.reason_code, feedback_table.c.outcome_at,
-                        feedback_table.c.received_at)
-                 .select_from(cards_table.join(
-                     feedback_table, feedback_table.c.card_uuid == cards_table.c.card_uuid))
-                 .where(cards_table.c.patient_hash == patient_hash,
-                        cards_table.c.issued_at >= utc_naive(since),
-                        feedback_table.c.id == latest,
-                        feedback_table.c.outcome == "overridden"))
+        """This patient's cards whose latest feedback overrode them, since the cutoff."""
+        parameters = {"override_patient": hash_patient_id(self._patient_key, patient_id or ""),
+                      "override_since": utc_naive(since)}
         with reading(self.engine) as connection:
-            rows = connection.execute(query).all()
-        return [Override(topic=topic, indicator=indicator,
-                         draft_keys=frozenset(keys.split()), fingerprint=fingerprint,
-                         reason_system=reason_system, reason_code=reason_code,
-                         at=min(outcome_at, received_at))
-                for topic, indicator, keys, fingerprint, reason_system, reason_code,
-                outcome_at, received_at in rows]
+            rows = connection.execute(_OVERRIDES_OF_PATIENT, parameters).all()
+        return [Override(topic=row.topic_code, indicator=row.indicator,
+                         draft_keys=frozenset(row.draft_keys.split()), fingerprint=row.fingerprint,
+                         reason_system=row.reason_system, reason_code=row.reason_code,
+                         at=row.overridden_at) for row in rows]
 
     # -- feedback ------------------------------------------------------------------------
     def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
@@ -153,11 +139,12 @@ class Store:
         with self.engine.begin() as connection:
             if self._is_postgresql:  # feedback is worth the wait for the disk (see make_engine)
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO ON")
-            known = set(connection.scalars(
-                select(cards_table.c.card_uuid).where(cards_table.c.card_uuid.in_(uuids))))
-            rows = [_feedback_row(item, service_id, item.card in known, now) for item in items]
+            issued = {row.card_uuid: row for row in connection.execute(
+                select(*_OVERRIDE_SOURCE).where(cards_table.c.card_uuid.in_(uuids)))}
+            rows = [_feedback_row(item, service_id, item.card in issued, now) for item in items]
             connection.execute(feedback_table.insert(), rows)
-        return sum(1 for item in items if item.card not in known)
+            _replace_overrides(connection, items, issued, now)
+        return sum(1 for item in items if item.card not in issued)
 
     # -- JWT replay cache ----------------------------------------------------------------
     def claim_jti(self, jti: str, expires_at: datetime) -> bool:
@@ -199,6 +186,7 @@ class Store:
                 suppressed_cards.c.suppressed_at < cutoff)).rowcount
             orders = connection.execute(delete(baclofen_orders).where(
                 baclofen_orders.c.called_at < cutoff)).rowcount
+            connection.execute(delete(overrides).where(overrides.c.overridden_at < cutoff))
         return PurgeResult(cards=cards, feedback=feedback, jwt_ids=jtis,
                            suppressed_cards=suppressed, baclofen_orders=orders)
 
@@ -209,6 +197,26 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+# Built once: what the hook call's path reads (building a statement costs more than running it).
+_OVERRIDES_OF_PATIENT = (select(overrides).where(
+    overrides.c.patient_hash == bindparam("override_patient"),
+    overrides.c.overridden_at >= bindparam("override_since")))
+_OVERRIDE_SOURCE = (cards_table.c.card_uuid, cards_table.c.patient_hash, cards_table.c.topic_code,
+                    cards_table.c.indicator, cards_table.c.draft_keys, cards_table.c.fingerprint)
+
+
+def _replace_overrides(connection, items: list[FeedbackItem], issued: dict, now: datetime) -> None:
+    """Keep `overrides` equal to the cards whose latest feedback is `overridden`."""
+    latest = {item.card: item for item in items}  # a later item on the same card wins
+    connection.execute(delete(overrides).where(overrides.c.card_uuid.in_(latest)))
+    rows = [{**issued[card]._asdict(), "reason_system": item.reason_system,
+             "reason_code": item.reason_code,
+             "overridden_at": min(utc_naive(item.outcome_at), now)}
+            for card, item in latest.items() if item.outcome == "overridden" and card in issued]
+    if rows:
+        connection.execute(overrides.insert(), rows)
 
 
 def _claim_statement(insert):

@@ -13,7 +13,7 @@ from sqlalchemy import select, text, update
 from service import create_app
 from service.store.schema import cards as cards_table
 from service.store.schema import feedback as feedback_table
-from service.store.schema import suppressed_cards
+from service.store.schema import overrides, suppressed_cards
 from tests.core.builders import bundle, complete_prefetch, hook_request, observation, patient
 from service.store.commands import main as store_cli
 from tests.store.helpers import make_config
@@ -88,7 +88,8 @@ def age_store(store, days: float) -> None:
     shift = timedelta(days=days)
     with store.engine.begin() as connection:
         for table, columns in ((cards_table, ("issued_at",)),
-                               (feedback_table, ("outcome_at", "received_at"))):
+                               (feedback_table, ("outcome_at", "received_at")),
+                               (overrides, ("overridden_at",))):
             for row in connection.execute(select(table.c.id, *(table.c[c] for c in columns))).all():
                 values = {c: row[i + 1] - shift for i, c in enumerate(columns)}
                 connection.execute(update(table).where(table.c.id == row[0]).values(**values))
@@ -222,7 +223,7 @@ def test_each_mechanism_can_be_switched_off(database_url, tmp_path):
 def test_a_store_that_cannot_answer_hides_nothing(client, store, caplog):
     override(client, call(client, order())["renal-reduce"])
     with store.engine.begin() as connection:
-        connection.execute(text("DROP TABLE feedback"))
+        connection.execute(text("DROP TABLE overrides"))
     assert "renal-reduce" in call(client, order())
     assert any(getattr(r, "event", "") == "suppression_lookup_failed" for r in caplog.records)
 
