@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from service import create_app
+from service.store.schema import baclofen_orders
 from service.store.schema import cards as cards_table
 from service.store.schema import feedback as feedback_table
 from service.store.schema import overrides, suppressed_cards
@@ -281,3 +282,18 @@ def test_the_report_counts_a_scripted_sequence_exactly(database_url, tmp_path, m
     html = capsys.readouterr().out
     assert "<title>Cards per 100 baclofen orders, by week</title>" in html
     assert "333.3 per 100 orders (n=3)" in html and "<script" not in html
+
+
+def test_purge_deletes_old_suppressions_orders_and_overrides(client, store):
+    override(client, call(client, order())["renal-reduce"])
+    call(client, order())  # one suppressed card, two order rows
+    age_store(store, 400)
+    with store.engine.begin() as connection:
+        for table, column in ((suppressed_cards, "suppressed_at"), (baclofen_orders, "called_at")):
+            for row_id, moment in connection.execute(select(table.c.id, table.c[column])).all():
+                connection.execute(update(table).where(table.c.id == row_id)
+                                   .values(**{column: moment - timedelta(days=400)}))
+    result = store.purge(datetime.now(timezone.utc) - timedelta(days=365))
+    assert (result.suppressed_cards, result.baclofen_orders) == (1, 2)
+    with store.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(overrides)) == 0
