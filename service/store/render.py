@@ -6,6 +6,7 @@ import json
 from html import escape
 
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK = "#2e7d32", "#c62828", "#bdbdbd"
+SHOWN = "#1565c0"
 BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH, RATE_WIDTH = 420, 34, 260, 210
 BAR_HEIGHT = ROW_HEIGHT - 10
 
@@ -143,7 +144,7 @@ def burden_svg(weeks: list[dict]) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" font-family="system-ui,sans-serif" '
              f'font-size="13"><title>Cards per 100 baclofen orders, by week</title>',
-             _legend([("Shown", OVERRIDDEN), ("Suppressed", NO_FEEDBACK)])]
+             _legend([("Shown", SHOWN), ("Suppressed", NO_FEEDBACK)])]
     for index, (week, shown, hidden) in enumerate(rates):
         y = 30 + ROW_HEIGHT * index
         shown_width, hidden_width = BAR_WIDTH * shown / top, BAR_WIDTH * hidden / top
@@ -151,7 +152,7 @@ def burden_svg(weeks: list[dict]) -> str:
         parts.append(
             f'<text x="{LABEL_WIDTH - 8}" y="{text_y:.0f}" text-anchor="end" dominant-baseline="central">'
             f'week of {week["week"]}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{shown_width:.1f}" height="{BAR_HEIGHT}" fill="{OVERRIDDEN}">'
+            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{shown_width:.1f}" height="{BAR_HEIGHT}" fill="{SHOWN}">'
             f'<title>shown: {week["shown"]}</title></rect>'
             f'<rect x="{LABEL_WIDTH + shown_width:.1f}" y="{y}" width="{hidden_width:.1f}" height="{BAR_HEIGHT}" '
             f'fill="{NO_FEEDBACK}"><title>suppressed: {week["suppressed"]}</title></rect>'
