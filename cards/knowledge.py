@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 KNOWLEDGE_FILE = Path(__file__).with_name("knowledge.toml")
 LAB_NAMES = ("creatinine", "egfr", "potassium", "magnesium")
+SNOOZE_SCOPES = ("order", "patient-topic")
 
 
 class KnowledgeError(Exception):
@@ -44,6 +45,12 @@ def _check_references(merged: dict) -> None:
     for key in merged["override_reasons"]:
         if key not in topics and key not in ("source", "default", "notes"):
             raise KnowledgeError(f"override_reasons.{key}: unknown topic")
+    for key, snooze in merged["override_snooze"]["reasons"].items():
+        if snooze["scope"] not in SNOOZE_SCOPES:
+            raise KnowledgeError(f"override_snooze.reasons.{key}.scope: must be one of "
+                                 f"{', '.join(SNOOZE_SCOPES)}")
+        if snooze["days"] < 0:
+            raise KnowledgeError(f"override_snooze.reasons.{key}.days: must be 0 or more")
     for key, topic in topics.items():
         if isinstance(topic, dict) and "source" in topic and topic["source"] not in merged["sources"]:
             raise KnowledgeError(f"topics.{key}.source: unknown source {topic['source']!r}")
@@ -70,6 +77,8 @@ def _open_key_template(path: str, key: str, base: dict) -> Any:
     """Keys a site may add: an override-reason list for any known topic, notes on any value."""
     if path == "override_reasons":
         return base["default"]
+    if path == "override_snooze.reasons":  # a site's own reason: nothing beyond the order
+        return {"scope": "order", "days": 0, "rationale": ""}
     if path.endswith(".notes") or key == "notes":
         return {} if key == "notes" else ""
     return None

@@ -5,7 +5,8 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing, tracing
+from . import (admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing, runahead,
+               tracing)
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -32,6 +33,8 @@ def create_app(config: Config | dict | None = None, *, with_store: bool = True) 
         prefetch_templates=prefetch_templates(knowledge), discovery=discovery_document(knowledge),
     )
     state.store = open_store(config) if with_store else None
+    if config.runahead.enabled:
+        runahead.install(state.fhir, config.runahead)
     # Werkzeug stops reading a chunked body at this limit without an error; one byte more
     # lets read_json_body see that the body is over the configured limit.
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes + 1

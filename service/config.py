@@ -102,6 +102,23 @@ class StoreConfig(Section):
                                        "instead of `patient_hash_key`.")
 
 
+class SuppressionConfig(Section):
+    once_per_order: bool = Field(True, description="Hide a non-critical card already overridden "
+                                 "for the same order (same patient, draft, topic and finding).")
+    snooze: bool = Field(True, description="Hide a topic for a patient after an override whose "
+                         "reason carries a snooze (knowledge `override_snooze`).")
+    same_order_hours: float = Field(24.0, gt=0, le=168, description="How long calls about one "
+                                    "draft count as the same order.")
+
+
+class RunaheadConfig(Section):
+    enabled: bool = Field(True, description="Reuse FHIR data fetched for one call on the next "
+                          "calls for the same patient, server and access token.")
+    ttl_seconds: float = Field(60.0, gt=0, le=600, description="How long fetched data is reused.")
+    max_entries: int = Field(2048, gt=0, description="Most FHIR query results kept per process.")
+    max_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Most bytes (JSON size) kept per process.")
+
+
 class AdminConfig(Section):
     token: str = Field("", description="Bearer token of GET /admin/report. Empty: the admin API is off.")
     token_file: str = Field("", description="A file holding `token`; instead of `token`.")
@@ -118,6 +135,8 @@ class Config(Section):
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
     admin: AdminConfig = AdminConfig()
+    suppression: SuppressionConfig = SuppressionConfig()
+    runahead: RunaheadConfig = RunaheadConfig()
     demo: DemoConfig = DemoConfig()
     # Site overrides of the clinical knowledge file (cards/knowledge.toml), same layout.
     knowledge: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from cards import hookdata
 
-from . import metrics
+from . import metrics, runahead
 from .declarations import RESOURCE_TYPE
 from .errors import ApiError
 from .fhir_client import FetchResult, FhirClient, bundle_resources, is_error_outcome, next_link
@@ -79,7 +79,8 @@ def gather(call: HookCall, templates: dict[str, str], fhir: FhirClient) -> Gathe
         server = call.fhir_server if call.fhir_server and fhir.is_allowed(call.fhir_server) else None
         queries = queries if server else {}
     if queries:
-        for key, result in fhir.fetch(server, call.access_token, queries).items():
+        for key, result in runahead.fetch(fhir, server, call.access_token, call.patient_id,
+                                          queries).items():
             if result.error:
                 _log_fetch_error(call, key, result.error)
             gathered.add(key, result, call.service.fhir_version)

@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 from cards import engine, hookdata
 from cards.hookdata import HookData
 
-from . import metrics
+from . import metrics, suppression
 from .declarations import LAB_KEYS, SERVICES_BY_ID
 from .errors import ApiError, bad_request
 from .gather import Gathered, fetch_medications, gather
@@ -43,8 +43,8 @@ def call_service(service_id: str):
 
 def _respond(service, state, started: float):
     call = check_hook_call(read_json_body(request, state.config.server), service, state.config.server)
-    cards = answer(call, state)
-    _record(call, cards, state)
+    drafts, medications = read_drafts(call)
+    cards = _record(call, answer(call, state, drafts, medications), drafts, medications, state)
     log.info("hook answered", extra={
         "event": "hook_answered", "hook_instance": call.hook_instance, "service": service.id,
         "status": 200, "cards": len(cards), "duration_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -53,9 +53,11 @@ def _respond(service, state, started: float):
     return jsonify({"cards": cards})
 
 
-def answer(call: HookCall, state) -> list[dict]:
-    """The cards for one checked hook call."""
-    drafts, medications = read_drafts(call)
+def answer(call: HookCall, state, drafts: list[dict] | None = None,
+           medications: dict[str, dict] | None = None) -> list[dict]:
+    """The cards for one checked hook call (`drafts, medications`: its read_drafts)."""
+    if drafts is None or medications is None:
+        drafts, medications = read_drafts(call)
     unavailable: dict[str, str] = {}
     missing = unresolved_medications(drafts, medications)
     if missing:
@@ -173,14 +175,14 @@ def _unique(resources):
             yield resource
 
 
-def _record(call: HookCall, cards: list[dict], state) -> None:
-    """Audit the cards issued; a store failure must not withhold them from the clinician."""
+def _record(call: HookCall, cards: list[dict], drafts: list[dict], medications: dict,
+            state) -> list[dict]:
+    """Hide cards already overridden (service/suppression.py) and audit the rest; a store
+    failure must not withhold a card from the clinician. Returns the cards to show."""
+    if state.store is not None:
+        policy = suppression.Policy.of(state.config, state.knowledge)
+        outcome = suppression.apply(call, cards, drafts, policy, state.store)
+        orders = suppression.baclofen_draft_keys(drafts, medications, state.knowledge)
+        cards = suppression.record(call, outcome, drafts, orders, state.store)
     metrics.count_cards(call.service.id, cards)
-    if state.store is None or not cards:
-        return
-    try:
-        state.store.record_cards(call.service.id, call.service.hook, call.hook_instance,
-                                 call.patient_id, cards)
-    except Exception:  # noqa: BLE001 - logged, and the clinician still gets the cards
-        log.exception("could not record cards", extra={
-            "event": "store_failed", "hook_instance": call.hook_instance})
+    return cards

@@ -51,6 +51,12 @@ def count_cards(service_id: str, cards: list[dict]) -> None:
         counter.labels(service_id, topic, card.get("indicator", "")).inc()
 
 
+def count_suppressed(service_id: str, item) -> None:
+    """A card found but not shown (item: service.store.SuppressedCard)."""
+    topic = ((item.card.get("source") or {}).get("topic") or {}).get("code", "")
+    _get()["suppressed"].labels(service_id, topic, item.why).inc()
+
+
 def count_fetch_error(data_key: str, reason: str) -> None:
     _get()["fetch_errors"].labels(data_key, reason).inc()
 
@@ -93,6 +99,9 @@ def _create() -> None:
     _metrics["cards"] = Counter(
         "cds_cards", "Cards issued by topic and indicator",
         ["service", "topic", "indicator"], registry=_registry)
+    _metrics["suppressed"] = Counter(
+        "cds_cards_suppressed", "Cards found but not shown (already overridden), by topic and why",
+        ["service", "topic", "why"], registry=_registry)
     _metrics["fetch_errors"] = Counter(
         "cds_fhir_fetch_errors", "FHIR queries that failed, by data key and reason",
         ["data_key", "reason"], registry=_registry)

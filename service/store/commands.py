@@ -64,7 +64,8 @@ def purge_command(args) -> int:
     result = store.purge(datetime.now(timezone.utc) - age)
     store.close()
     print(f"deleted {result.cards} cards, {result.feedback} feedback items, "
-          f"{result.jwt_ids} expired JWT ids")
+          f"{result.jwt_ids} expired JWT ids, {result.suppressed_cards} suppressed cards, "
+          f"{result.baclofen_orders} order rows")
     return 0
 
 

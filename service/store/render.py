@@ -6,6 +6,7 @@ import json
 from html import escape
 
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK = "#2e7d32", "#c62828", "#bdbdbd"
+SHOWN = "#1565c0"
 BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH, RATE_WIDTH = 420, 34, 260, 210
 BAR_HEIGHT = ROW_HEIGHT - 10
 
@@ -27,14 +28,35 @@ def render_text(report: dict) -> str:
     lines.append(f"All topics: {totals['cards_shown']} shown, {totals['accepted']} accepted, "
                  f"{totals['overridden']} overridden ({_percent(totals['override_rate'])})")
     lines.append(f"Feedback for cards not issued here: {report['feedback_for_unknown_cards']}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _text_burden(report["burden"])) + "\n"
+
+
+def _text_burden(burden: dict) -> list[str]:
+    lines = ["", f"Alert burden: {burden['baclofen_orders']} baclofen orders, "
+                 f"{burden['cards_shown']} cards shown ({_per_100(burden['cards_per_100_orders'])} "
+                 f"per 100 orders), {burden['suppressed']} suppressed"]
+    for week in burden["weeks"]:
+        lines.append(f"  week of {week['week']}: {week['baclofen_orders']} orders, {week['shown']} shown "
+                     f"({_per_100(week['cards_per_100_orders'])} per 100), {week['suppressed']} suppressed")
+    return lines
+
+
+def _per_100(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _suppressed_by(topic: dict) -> str:
+    parts = [f"{why} {count}" for why, count in sorted(topic["suppressed_by"].items())]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _text_topic(topic: dict) -> list[str]:
     lines = [f"{topic['topic']['display']} [{topic['topic']['code']}]",
              f"  shown {topic['cards_shown']}, accepted {topic['accepted']}, "
              f"overridden {topic['overridden']}, no feedback {topic['no_feedback']}, "
-             f"override rate {_percent(topic['override_rate'])}"]
+             f"override rate {_percent(topic['override_rate'])}",
+             f"  suppressed {topic['suppressed']}{_suppressed_by(topic)}, "
+             f"{_per_100(topic['cards_per_100_orders'])} cards per 100 baclofen orders"]
     for reason in topic["override_reasons"]:
         lines.append(f"    {reason['count']:>5}  {reason['display']} ({reason['code'] or '-'})")
     return lines + [""]
@@ -55,8 +77,12 @@ td.n{{text-align:right}} .muted{{color:#616161}}
 {totals['cards_shown']} cards shown, {totals['overridden']} overridden ({_percent(totals['override_rate'])}).</p>
 {chart_svg(report['topics'])}
 <table><thead><tr><th>Topic</th><th>Shown</th><th>Accepted</th><th>Overridden</th><th>No feedback</th>
-<th>Override rate</th><th>Top override reasons</th></tr></thead><tbody>{rows}</tbody></table>
+<th>Override rate</th><th>Suppressed</th><th>Per 100 orders</th><th>Top override reasons</th></tr></thead><tbody>{rows}</tbody></table>
 <p class="muted">Feedback for cards not issued here: {report['feedback_for_unknown_cards']}.</p>
+<h2>Alert burden by week</h2>
+<p class="muted">{report['burden']['baclofen_orders']} baclofen orders; {report['burden']['cards_shown']} cards shown
+({_per_100(report['burden']['cards_per_100_orders'])} per 100 orders), {report['burden']['suppressed']} suppressed as already overridden.</p>
+{burden_svg(report['burden']['weeks'])}
 </body></html>
 """
 
@@ -67,6 +93,8 @@ def _html_topic_rows(topic: dict) -> str:
     return (f"<tr><td>{escape(topic['topic']['display'])}</td><td class=n>{topic['cards_shown']}</td>"
             f"<td class=n>{topic['accepted']}</td><td class=n>{topic['overridden']}</td>"
             f"<td class=n>{topic['no_feedback']}</td><td class=n>{_percent(topic['override_rate'])}</td>"
+            f"<td class=n>{topic['suppressed']}{escape(_suppressed_by(topic))}</td>"
+            f"<td class=n>{_per_100(topic['cards_per_100_orders'])}</td>"
             f"<td>{reasons}</td></tr>")
 
 
@@ -83,8 +111,7 @@ def chart_svg(topics: list[dict]) -> str:
     return "\n".join(parts)
 
 
-def _legend() -> str:
-    items = [("Accepted", ACCEPTED), ("Overridden", OVERRIDDEN), ("No feedback", NO_FEEDBACK)]
+def _legend(items=(("Accepted", ACCEPTED), ("Overridden", OVERRIDDEN), ("No feedback", NO_FEEDBACK))) -> str:
     return "".join(
         f'<rect x="{LABEL_WIDTH + 130 * i}" y="4" width="12" height="12" fill="{colour}"/>'
         f'<text x="{LABEL_WIDTH + 130 * i + 17}" y="15">{label}</text>'
@@ -106,6 +133,38 @@ def _chart_row(topic: dict, y: int) -> str:
             + "".join(segments)
             + f'<text x="{LABEL_WIDTH + BAR_WIDTH + 8}" y="{text_y:.0f}" dominant-baseline="central">'
               f'{_percent(topic["override_rate"])} overridden (n={topic["cards_shown"]})</text>')
+
+
+def burden_svg(weeks: list[dict]) -> str:
+    """One bar per week: cards shown and cards suppressed, per 100 baclofen orders."""
+    rates = [(w, w["cards_per_100_orders"] or 0.0, _suppressed_per_100(w)) for w in weeks]
+    top = max((shown + hidden for _, shown, hidden in rates), default=0.0) or 1.0
+    height = 40 + ROW_HEIGHT * len(weeks)
+    width = LABEL_WIDTH + BAR_WIDTH + RATE_WIDTH
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" font-family="system-ui,sans-serif" '
+             f'font-size="13"><title>Cards per 100 baclofen orders, by week</title>',
+             _legend([("Shown", SHOWN), ("Suppressed", NO_FEEDBACK)])]
+    for index, (week, shown, hidden) in enumerate(rates):
+        y = 30 + ROW_HEIGHT * index
+        shown_width, hidden_width = BAR_WIDTH * shown / top, BAR_WIDTH * hidden / top
+        text_y = y + BAR_HEIGHT / 2
+        parts.append(
+            f'<text x="{LABEL_WIDTH - 8}" y="{text_y:.0f}" text-anchor="end" dominant-baseline="central">'
+            f'week of {week["week"]}</text>'
+            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{shown_width:.1f}" height="{BAR_HEIGHT}" fill="{SHOWN}">'
+            f'<title>shown: {week["shown"]}</title></rect>'
+            f'<rect x="{LABEL_WIDTH + shown_width:.1f}" y="{y}" width="{hidden_width:.1f}" height="{BAR_HEIGHT}" '
+            f'fill="{NO_FEEDBACK}"><title>suppressed: {week["suppressed"]}</title></rect>'
+            f'<text x="{LABEL_WIDTH + BAR_WIDTH + 8}" y="{text_y:.0f}" dominant-baseline="central">'
+            f'{_per_100(week["cards_per_100_orders"])} per 100 orders (n={week["baclofen_orders"]})</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _suppressed_per_100(week: dict) -> float:
+    orders = week["baclofen_orders"]
+    return 100 * week["suppressed"] / orders if orders else 0.0
 
 
 def _since(report: dict) -> str:

@@ -1,15 +1,16 @@
-"""The override report: per card topic, cards shown, accepted, overridden, override rate and
-the commonest override reasons. A card's outcome is its latest feedback."""
+"""The override report: per card topic, cards shown, suppressed, accepted, overridden, override
+rate, the commonest override reasons and the alert burden (cards per 100 baclofen orders), also
+week by week. A card's outcome is its latest feedback."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.engine import Engine
 
-from .schema import cards, feedback
+from .schema import baclofen_orders, cards, feedback, suppressed_cards
 from .store import reading, utc_naive, utcnow
 
 TOP_REASONS = 5
@@ -28,13 +29,19 @@ def build_report(engine: Engine, since: datetime | None = None,
         shown = connection.execute(_shown_query(cutoff)).all()
         outcomes = connection.execute(_outcome_query(cutoff)).all()
         unknown = connection.scalar(_unknown_card_query(cutoff))
+        shown_days = connection.execute(_by_day(cards, cards.c.issued_at, cutoff)).all()
+        outcome_days = connection.execute(_outcome_by_day_query(cutoff)).all()
+        suppressed = connection.execute(_suppressed_query(cutoff)).all()
+        orders = connection.execute(_orders_query(cutoff)).all()
     topics = _topics(shown, outcomes, reason_display or _no_display)
+    burden = _burden(topics, suppressed, shown_days, outcome_days, orders)
     return {
         "generated_at": utcnow().isoformat(timespec="seconds") + "Z",
         "since": since.isoformat() if since else None,
         "topics": topics,
         "totals": _totals(topics),
         "feedback_for_unknown_cards": unknown or 0,
+        "burden": burden,
     }
 
 
@@ -56,6 +63,43 @@ def _outcome_query(cutoff: datetime):
             .where(cards.c.issued_at >= cutoff)
             .group_by(cards.c.topic_system, cards.c.topic_code, feedback.c.outcome,
                       feedback.c.reason_system, feedback.c.reason_code))
+
+
+def _day(column):
+    """The UTC date of a timestamp, in SQL (a string on SQLite, a date on PostgreSQL)."""
+    return func.date(column)
+
+
+def _by_day(table, moment, cutoff: datetime, *columns):
+    day = _day(moment)
+    return (select(table.c.topic_code, *columns, day, func.count()).where(moment >= cutoff)
+            .group_by(table.c.topic_code, *columns, day))
+
+
+def _outcome_by_day_query(cutoff: datetime):
+    latest = (select(feedback.c.card_uuid, func.max(feedback.c.id).label("id"))
+              .group_by(feedback.c.card_uuid).subquery())
+    day = _day(cards.c.issued_at)
+    return (select(cards.c.topic_code, feedback.c.outcome, day, func.count())
+            .select_from(cards.join(latest, latest.c.card_uuid == cards.c.card_uuid)
+                         .join(feedback, feedback.c.id == latest.c.id))
+            .where(cards.c.issued_at >= cutoff)
+            .group_by(cards.c.topic_code, feedback.c.outcome, day))
+
+
+def _suppressed_query(cutoff: datetime):
+    table, day = suppressed_cards, _day(suppressed_cards.c.suppressed_at)
+    return (select(table.c.topic_system, table.c.topic_code, func.max(table.c.topic_display),
+                   table.c.why, table.c.reason_code, day, func.count())
+            .where(table.c.suppressed_at >= cutoff)
+            .group_by(table.c.topic_system, table.c.topic_code, table.c.why, table.c.reason_code, day))
+
+
+def _orders_query(cutoff: datetime):
+    """Distinct baclofen orders (patient hash, draft key) by the day they were seen."""
+    table = baclofen_orders
+    return (select(table.c.patient_hash, table.c.draft_key, _day(table.c.called_at))
+            .where(table.c.called_at >= cutoff).distinct())
 
 
 def _unknown_card_query(cutoff: datetime):
@@ -127,3 +171,61 @@ def _totals(topics: list[dict]) -> dict:
 
 def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
+
+
+# -- alert burden: suppressed cards and cards per 100 baclofen orders, by week ----------------
+def _week(day) -> str:
+    """The Monday of the day's ISO week, as YYYY-MM-DD."""
+    moment = date.fromisoformat(str(day)[:10])
+    return (moment - timedelta(days=moment.weekday())).isoformat()
+
+
+def _per_100(cards_count: int, orders: int) -> float | None:
+    return round(100 * cards_count / orders, 1) if orders else None
+
+
+def _burden(topics: list[dict], suppressed_rows, shown_days, outcome_days, order_rows) -> dict:
+    """Adds suppressed counts and the burden to each topic; returns the report's totals of it."""
+    orders_by_week: dict[str, set] = defaultdict(set)
+    for patient_hash, draft_key, day in order_rows:
+        orders_by_week[_week(day)].add((patient_hash, draft_key))
+    orders = len(set().union(*orders_by_week.values()))
+    weeks: dict[tuple[str, str], dict] = defaultdict(lambda: dict.fromkeys(
+        ("shown", "suppressed", "accepted", "overridden"), 0))
+    for code, day, count in shown_days:
+        weeks[(code, _week(day))]["shown"] += count
+    for code, outcome, day, count in outcome_days:
+        weeks[(code, _week(day))][outcome] += count
+    by_code = {topic["topic"]["code"]: topic for topic in topics}
+    for system, code, display, why, reason_code, day, count in suppressed_rows:
+        topic = by_code.get(code)
+        if topic is None:  # every card of the topic was suppressed
+            topic = by_code[code] = _empty_topic(system, code, display, 0)
+            _finish_topic(topic, {})
+            topics.append(topic)
+        topic.setdefault("suppressed_by", {})
+        label = why if why != "snooze" else f"snooze:{reason_code}"
+        topic["suppressed_by"][label] = topic["suppressed_by"].get(label, 0) + count
+        weeks[(code, _week(day))]["suppressed"] += count
+    for code, topic in by_code.items():
+        topic.setdefault("suppressed_by", {})
+        topic["suppressed"] = sum(topic["suppressed_by"].values())
+        topic["cards_per_100_orders"] = _per_100(topic["cards_shown"], orders)
+        topic["weeks"] = [{"week": week, **counts,
+                           "cards_per_100_orders": _per_100(counts["shown"], len(orders_by_week[week]))}
+                          for (topic_code, week), counts in sorted(weeks.items()) if topic_code == code]
+    all_weeks = sorted({week for _, week in weeks} | set(orders_by_week))
+    shown = sum(t["cards_shown"] for t in topics)
+    return {
+        "baclofen_orders": orders, "cards_shown": shown,
+        "suppressed": sum(t["suppressed"] for t in topics),
+        "cards_per_100_orders": _per_100(shown, orders),
+        "weeks": [_week_totals(week, weeks, len(orders_by_week[week])) for week in all_weeks],
+    }
+
+
+def _week_totals(week: str, weeks: dict, orders: int) -> dict:
+    shown = sum(c["shown"] for (_, w), c in weeks.items() if w == week)
+    suppressed = sum(c["suppressed"] for (_, w), c in weeks.items() if w == week)
+    return {"week": week, "baclofen_orders": orders, "shown": shown, "suppressed": suppressed,
+            "cards_per_100_orders": _per_100(shown, orders)}

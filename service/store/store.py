@@ -15,9 +15,10 @@ from sqlalchemy.engine import Engine
 
 from . import migrate
 from .keys import hash_patient_id, patient_hash_key
+from .schema import baclofen_orders
 from .schema import cards as cards_table
 from .schema import feedback as feedback_table
-from .schema import jwt_ids
+from .schema import jwt_ids, overrides, suppressed_cards
 
 SQLITE_FILE_NAME = "baclofen-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -46,6 +47,31 @@ class PurgeResult:
     cards: int
     feedback: int
     jwt_ids: int
+    suppressed_cards: int = 0
+    baclofen_orders: int = 0
+
+
+@dataclass(frozen=True)
+class SuppressedCard:
+    """A card found but not shown, and why ("same-order" or "snooze" with its reason)."""
+
+    card: dict
+    why: str
+    reason_system: str = ""
+    reason_code: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A card of this patient whose latest feedback is `overridden`."""
+
+    topic: str
+    indicator: str
+    draft_keys: frozenset
+    fingerprint: str
+    reason_system: str
+    reason_code: str
+    at: datetime  # UTC, naive: when overridden (outcome time, at the latest when received)
 
 
 def utc_naive(moment: datetime) -> datetime:
@@ -70,17 +96,40 @@ class Store:
 
     # -- cards ---------------------------------------------------------------------------
     def record_cards(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
-                     cards: list[dict]) -> None:
-        """Keep one row per card with one bulk INSERT, atomic (the caller logs a failure
-        and still answers the hook call)."""
-        if not cards:
+                     cards: list[dict], *, draft_keys: tuple[str, ...] = (),
+                     fingerprints: list[str] | None = None,
+                     suppressed: list[SuppressedCard] = (), orders: tuple[str, ...] = ()) -> None:
+        """Keep one row per card shown, per card suppressed and per baclofen draft (`orders`:
+        its draft keys), all or none (the caller logs a failure and still answers the call).
+        `fingerprints` runs parallel to `cards`."""
+        if not (cards or suppressed or orders):
             return
         patient_hash = hash_patient_id(self._patient_key, patient_id or "")
         now = utcnow()
         rows = [_card_row(card, service_id, hook, hook_instance, patient_hash, now)
                 for card in cards]
-        with self._hot_path() as connection:
-            connection.execute(cards_table.insert(), rows)
+        for row, fingerprint in zip(rows, fingerprints or ()):
+            row.update(draft_keys=" ".join(draft_keys), fingerprint=fingerprint)
+        statements = [(cards_table, rows), (suppressed_cards, [
+            _suppressed_row(item, service_id, hook, hook_instance, patient_hash, now)
+            for item in suppressed]), (baclofen_orders, [
+                {"service_id": service_id, "patient_hash": patient_hash, "draft_key": key,
+                 "called_at": now} for key in orders])]
+        statements = [(table, values) for table, values in statements if values]
+        with self._hot_path() if len(statements) == 1 else self.engine.begin() as connection:
+            for table, values in statements:
+                connection.execute(table.insert(), values)
+
+    def overrides_for(self, patient_id: str, since: datetime) -> list[Override]:
+        """This patient's cards whose latest feedback overrode them, since the cutoff."""
+        parameters = {"override_patient": hash_patient_id(self._patient_key, patient_id or ""),
+                      "override_since": utc_naive(since)}
+        with reading(self.engine) as connection:
+            rows = connection.execute(_OVERRIDES_OF_PATIENT, parameters).all()
+        return [Override(topic=row.topic_code, indicator=row.indicator,
+                         draft_keys=frozenset(row.draft_keys.split()), fingerprint=row.fingerprint,
+                         reason_system=row.reason_system, reason_code=row.reason_code,
+                         at=row.overridden_at) for row in rows]
 
     # -- feedback ------------------------------------------------------------------------
     def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
@@ -90,11 +139,12 @@ class Store:
         with self.engine.begin() as connection:
             if self._is_postgresql:  # feedback is worth the wait for the disk (see make_engine)
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO ON")
-            known = set(connection.scalars(
-                select(cards_table.c.card_uuid).where(cards_table.c.card_uuid.in_(uuids))))
-            rows = [_feedback_row(item, service_id, item.card in known, now) for item in items]
+            issued = {row.card_uuid: row for row in connection.execute(
+                select(*_OVERRIDE_SOURCE).where(cards_table.c.card_uuid.in_(uuids)))}
+            rows = [_feedback_row(item, service_id, item.card in issued, now) for item in items]
             connection.execute(feedback_table.insert(), rows)
-        return sum(1 for item in items if item.card not in known)
+            _replace_overrides(connection, items, issued, now)
+        return sum(1 for item in items if item.card not in issued)
 
     # -- JWT replay cache ----------------------------------------------------------------
     def claim_jti(self, jti: str, expires_at: datetime) -> bool:
@@ -132,7 +182,13 @@ class Store:
                 delete(feedback_table).where(feedback_table.c.received_at < cutoff)).rowcount
             jtis = connection.execute(
                 delete(jwt_ids).where(jwt_ids.c.expires_at <= utcnow())).rowcount
-        return PurgeResult(cards=cards, feedback=feedback, jwt_ids=jtis)
+            suppressed = connection.execute(delete(suppressed_cards).where(
+                suppressed_cards.c.suppressed_at < cutoff)).rowcount
+            orders = connection.execute(delete(baclofen_orders).where(
+                baclofen_orders.c.called_at < cutoff)).rowcount
+            connection.execute(delete(overrides).where(overrides.c.overridden_at < cutoff))
+        return PurgeResult(cards=cards, feedback=feedback, jwt_ids=jtis,
+                           suppressed_cards=suppressed, baclofen_orders=orders)
 
     def counts(self) -> dict[str, int]:
         with reading(self.engine) as connection:
@@ -141,6 +197,26 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+# Built once: what the hook call's path reads (building a statement costs more than running it).
+_OVERRIDES_OF_PATIENT = (select(overrides).where(
+    overrides.c.patient_hash == bindparam("override_patient"),
+    overrides.c.overridden_at >= bindparam("override_since")))
+_OVERRIDE_SOURCE = (cards_table.c.card_uuid, cards_table.c.patient_hash, cards_table.c.topic_code,
+                    cards_table.c.indicator, cards_table.c.draft_keys, cards_table.c.fingerprint)
+
+
+def _replace_overrides(connection, items: list[FeedbackItem], issued: dict, now: datetime) -> None:
+    """Keep `overrides` equal to the cards whose latest feedback is `overridden`."""
+    latest = {item.card: item for item in items}  # a later item on the same card wins
+    connection.execute(delete(overrides).where(overrides.c.card_uuid.in_(latest)))
+    rows = [{**issued[card]._asdict(), "reason_system": item.reason_system,
+             "reason_code": item.reason_code,
+             "overridden_at": min(utc_naive(item.outcome_at), now)}
+            for card, item in latest.items() if item.outcome == "overridden" and card in issued]
+    if rows:
+        connection.execute(overrides.insert(), rows)
 
 
 def _claim_statement(insert):
@@ -172,6 +248,15 @@ def _card_row(card: dict, service_id: str, hook: str, hook_instance: str,
         "issued_at": now,
         "patient_hash": patient_hash,
     }
+
+
+def _suppressed_row(item: SuppressedCard, service_id: str, hook: str, hook_instance: str,
+                    patient_hash: str, now: datetime) -> dict:
+    row = _card_row(item.card, service_id, hook, hook_instance, patient_hash, now)
+    for name in ("card_uuid", "suggestion_uuids", "issued_at"):
+        del row[name]
+    return {**row, "why": item.why, "reason_system": item.reason_system,
+            "reason_code": item.reason_code, "suppressed_at": now}
 
 
 def _feedback_row(item: FeedbackItem, service_id: str, card_known: bool, now: datetime) -> dict:

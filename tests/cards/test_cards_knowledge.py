@@ -63,3 +63,17 @@ def test_knowledge_is_immutable():
         knowledge.systems = {}
     with pytest.raises(TypeError):
         knowledge["renal"]["avoid_below_egfr"] = 1
+
+
+def test_override_snoozes_are_checked_and_a_site_may_add_its_own():
+    knowledge = load_knowledge({"override_snooze": {"reasons": {
+        "tolerated-dose": {"days": 14}, "site-reason": {"scope": "patient-topic", "days": 3}}}})
+    reasons = knowledge["override_snooze"]["reasons"]
+    assert (reasons["tolerated-dose"]["scope"], reasons["tolerated-dose"]["days"]) == ("patient-topic", 14)
+    assert (reasons["site-reason"]["scope"], reasons["site-reason"]["days"]) == ("patient-topic", 3)
+    assert load_knowledge({"override_snooze": {"reasons": {"x": {}}}})["override_snooze"]["reasons"]["x"]["scope"] == "order"
+    assert knowledge["override_snooze"]["critical"] is False
+    for bad, message in (({"scope": "forever"}, "scope: must be one of order, patient-topic"),
+                         ({"days": -1}, "days: must be 0 or more")):
+        with pytest.raises(KnowledgeError, match=message):
+            load_knowledge({"override_snooze": {"reasons": {"tolerated-dose": bad}}})

@@ -62,7 +62,8 @@ def test_missing_prefetch_keys_are_fetched_with_the_bearer_token(client, fhir_se
     assert "data-unavailable" not in topics(response.json)
 
 
-def test_queries_run_in_parallel(client, fhir_server):
+def test_queries_run_in_parallel(make_app, fhir_server):
+    client = make_app(runahead={"enabled": False}).test_client()  # each call fetches afresh
     serve_normal_patient(fhir_server, latency=0.2)
     labs_missing = complete_prefetch(creatinine="omit", egfr="omit", potassium="omit", magnesium="omit")
     body = hook_request(prefetch=labs_missing, fhir_server=fhir_server.url_for("/fhir"))

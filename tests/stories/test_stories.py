@@ -38,7 +38,8 @@ def fixture_fhir(stories):
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     app = create_app({"server": {"instance_path": str(tmp_path_factory.mktemp("instance"))},
-                      "fhir": {"total_timeout": FHIR_BUDGET_SECONDS}})
+                      "fhir": {"total_timeout": FHIR_BUDGET_SECONDS},
+                      "runahead": {"enabled": False}})  # each case fetches (tests/core/test_runahead.py)
     app.testing = True
     return app.test_client()
 

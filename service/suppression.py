@@ -1,0 +1,169 @@
+"""Fewer, better interruptions: hide a card the clinician already overrode (docs/store.md).
+
+Decided here, after the engine ran, from the store: the engine stays pure and knows
+nothing of earlier calls. Two mechanisms, each switchable in `[suppression]`:
+
+- once per order: a non-critical card overridden earlier for the same order (same patient,
+  a draft in common, same topic, same fingerprint of what the card says) is not shown again;
+- snooze: an override whose reason carries a `patient-topic` snooze in the knowledge file
+  (`override_snooze`) hides that topic for this patient for its days, on any order.
+
+Fail safe: when the store cannot answer (or cannot record what was hidden), every card is
+shown and the failure is logged.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Mapping
+
+from cards.medication import read_order
+
+from . import metrics
+from .logs import get_logger
+from .store import Override, SuppressedCard
+
+log = get_logger()
+SAME_ORDER = "same-order"
+SNOOZE = "snooze"
+KEY_LENGTH = 32  # hex characters kept of each SHA-256
+
+
+@dataclass(frozen=True)
+class Policy:
+    once_per_order: bool
+    snooze: bool
+    same_order: timedelta
+    snooze_critical: bool
+    snoozes: Mapping[str, Mapping]  # reason code -> {scope, days, rationale}
+
+    @classmethod
+    def of(cls, config, knowledge) -> "Policy":
+        snooze = knowledge["override_snooze"]
+        return cls(once_per_order=config.suppression.once_per_order,
+                   snooze=config.suppression.snooze,
+                   same_order=timedelta(hours=config.suppression.same_order_hours),
+                   snooze_critical=bool(snooze["critical"]), snoozes=snooze["reasons"])
+
+    def snooze_days(self, reason_code: str) -> int:
+        snooze = self.snoozes.get(reason_code)
+        return int(snooze["days"]) if snooze and snooze["scope"] == "patient-topic" else 0
+
+    def lookback(self) -> timedelta:
+        """How far back an override can still matter."""
+        longest = max((self.snooze_days(code) for code in self.snoozes), default=0)
+        return max(self.same_order, timedelta(days=longest if self.snooze else 0))
+
+    def may_suppress(self, card: dict) -> bool:
+        critical = card.get("indicator") == "critical"
+        return (self.once_per_order and not critical) or (self.snooze and (self.snooze_critical or not critical))
+
+
+# -- what a card is about ------------------------------------------------------------------
+def _digest(value) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
+
+
+def draft_key(draft: dict) -> str:
+    """A draft's identity: its id, or for a draft without id its medication and dose."""
+    if draft.get("id"):
+        return _digest(["id", draft["id"]])
+    medication = draft.get("medicationCodeableConcept") or draft.get("medicationReference")
+    return _digest(["draft", medication, draft.get("dosageInstruction")])
+
+
+def card_fingerprint(card: dict) -> str:
+    """What the card says: its topic, severity and summary (which name the trigger values)
+    and what each suggestion would do (action type, target and dose)."""
+    actions = [[action.get("type"), action.get("resourceId"),
+                (action.get("resource") or {}).get("dosageInstruction"),
+                (action.get("resource") or {}).get("medicationCodeableConcept")]
+               for suggestion in card.get("suggestions") or ()
+               for action in suggestion.get("actions") or ()]
+    topic = ((card.get("source") or {}).get("topic") or {}).get("code")
+    return _digest([topic, card.get("indicator"), card.get("summary"), actions])
+
+
+def baclofen_draft_keys(drafts: Iterable[dict], medications: Mapping[str, dict],
+                        knowledge) -> tuple[str, ...]:
+    """Keys of the baclofen drafts: the orders the alert burden is counted per."""
+    return tuple(draft_key(draft) for draft in drafts
+                 if read_order(draft, medications, knowledge).kind == "baclofen")
+
+
+# -- the decision --------------------------------------------------------------------------
+def decide(card: dict, fingerprint: str, draft_keys: frozenset, overrides: list[Override],
+           now: datetime, policy: Policy) -> SuppressedCard | None:
+    """Why this card is not shown, or None to show it. `now` is naive UTC."""
+    topic = ((card.get("source") or {}).get("topic") or {}).get("code")
+    critical = card.get("indicator") == "critical"
+    earlier = [o for o in overrides if o.topic == topic]
+    if policy.once_per_order and not critical:
+        for override in earlier:
+            if override.fingerprint == fingerprint and override.draft_keys & draft_keys \
+                    and now - override.at <= policy.same_order:
+                return SuppressedCard(card, SAME_ORDER, override.reason_system, override.reason_code)
+    if policy.snooze and (policy.snooze_critical or not critical):
+        for override in earlier:
+            days = policy.snooze_days(override.reason_code)
+            if days and now - override.at <= timedelta(days=days):
+                return SuppressedCard(card, SNOOZE, override.reason_system, override.reason_code)
+    return None
+
+
+@dataclass
+class Outcome:
+    found: list[dict]  # every card the engine made, in its order
+    shown: list[dict]
+    suppressed: list[SuppressedCard]
+
+
+def apply(call, cards: list[dict], drafts: list[dict], policy: Policy, store) -> Outcome:
+    """Split the engine's cards into shown and suppressed. Any store error: all shown."""
+    if not any(policy.may_suppress(card) for card in cards):
+        return Outcome(cards, list(cards), [])
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    keys = frozenset(draft_key(draft) for draft in drafts)
+    try:
+        overrides = store.overrides_for(call.patient_id, now - policy.lookback())
+    except Exception:  # noqa: BLE001 - fail safe: never hide a card because of the store
+        log.exception("could not read earlier overrides; showing every card", extra={
+            "event": "suppression_lookup_failed", "hook_instance": call.hook_instance})
+        return Outcome(cards, list(cards), [])
+    shown, suppressed = [], []
+    for card in cards:
+        decision = decide(card, card_fingerprint(card), keys, overrides, now, policy)
+        if decision is None:
+            shown.append(card)
+        else:
+            suppressed.append(decision)
+    return Outcome(cards, shown, suppressed)
+
+
+def record(call, outcome: Outcome, drafts: list[dict], orders: tuple[str, ...], store) -> list[dict]:
+    """Keep the cards shown, the cards suppressed and the baclofen orders in one transaction;
+    return the cards to answer with: if this fails, every card (nothing hidden unaccounted)."""
+    keys = tuple(sorted({draft_key(draft) for draft in drafts}))
+    try:
+        store.record_cards(call.service.id, call.service.hook, call.hook_instance,
+                           call.patient_id, outcome.shown, draft_keys=keys,
+                           fingerprints=[card_fingerprint(card) for card in outcome.shown],
+                           suppressed=outcome.suppressed, orders=orders)
+    except Exception:  # noqa: BLE001 - logged, and the clinician still gets the cards
+        log.exception("could not record cards; showing every card", extra={
+            "event": "store_failed", "hook_instance": call.hook_instance})
+        return outcome.found
+    for item in outcome.suppressed:
+        metrics.count_suppressed(call.service.id, item)
+    if outcome.suppressed:
+        log.info("cards suppressed", extra={
+            "event": "cards_suppressed", "hook_instance": call.hook_instance,
+            "topics": [f"{_topic(item.card)}:{item.why}" for item in outcome.suppressed]})
+    return outcome.shown
+
+
+def _topic(card: dict) -> str:
+    return ((card.get("source") or {}).get("topic") or {}).get("code") or ""
