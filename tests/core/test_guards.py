@@ -182,3 +182,11 @@ def test_a_store_that_fails_mid_run_still_answers_the_cards(make_app, postgres_u
     failures = [r for r in caplog.records if getattr(r, "event", None) == "store_failed"]
     assert len(failures) == 1 and failures[0].exc_info is not None
     store.close()
+
+
+def test_a_draft_without_an_id_gets_the_warning_but_no_delete_it_cannot_target(client):
+    story = load_story("avoid-cyclobenzaprine")
+    del story["drafts"][0]["id"]
+    card = card_for(call_story(client, story), "avoid-cyclobenzaprine")
+    assert "suggestions" not in card
+    assert "cyclobenzaprine" in card["summary"].lower()
