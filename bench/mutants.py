@@ -99,7 +99,7 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[bool | None
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, f"no result within {timeout:.0f} s"
-    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR tests"))]
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     return done.returncode == 0, " | ".join(failed[:1] + lines[-1:])[-400:]
 
@@ -130,10 +130,10 @@ def check_imports_from(tree: Path) -> None:
 
 
 def markdown(outcomes: list[Outcome]) -> str:
-    lines = ["| mutant | file | status | tests | seconds |", "|---|---|---|---|---|"]
+    lines = ["| mutant | the bug | file | caught by | result |", "|---|---|---|---|---|"]
     for o in outcomes:
-        lines.append(f"| `{o.mutant.id}` | `{o.mutant.file}` | {o.status} | "
-                     f"{', '.join(f'`{t}`' for t in o.mutant.tests)} | {o.seconds:.0f} |")
+        tests = ", ".join(f"`{t.removeprefix('tests/')}`" for t in o.mutant.tests)
+        lines.append(f"| `{o.mutant.id}` | {o.mutant.why} | `{o.mutant.file}` | {tests} | {o.status} |")
     return "\n".join(lines) + "\n"
 
 

@@ -69,3 +69,16 @@ def test_the_schema_downgrades_to_nothing_and_back(config, store):
         assert {"cards", "feedback", "jwt_ids"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_a_second_key_writer_never_replaces_the_first_key(tmp_path):
+    """Two processes starting at once both write a key: the first one linked wins, the
+    other's is thrown away (no temporary file left), and both then read the same key."""
+    from service.store.keys import _create_key_file
+
+    path = tmp_path / KEY_FILE_NAME
+    _create_key_file(path)
+    first = path.read_text()
+    _create_key_file(path)
+    assert path.read_text() == first
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE_NAME]
