@@ -104,7 +104,7 @@ class ServeFailed(AssertionError):
 
 @contextmanager
 def serve_cli(arguments: list[str], folder: Path, env: dict | None = None,
-              startup_seconds: float = 20.0) -> Iterator[str]:
+              startup_seconds: float = 60.0) -> Iterator[str]:
     """`baclofen-cds serve <arguments>` on 127.0.0.1 and a free port, logging to
     folder/serve-<port>.log; yields its base URL, and stops it (by its own pid) on exit."""
     port = free_port()
@@ -133,8 +133,8 @@ def _wait_until_up(base: str, process: subprocess.Popen, log: Path, seconds: flo
         if process.poll() is not None:
             raise ServeFailed(f"serve exited: {log.read_text()[-2000:]}")
         try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still starting
             time.sleep(0.1)
     raise ServeFailed(f"serve did not answer /healthz in {seconds} s: {log.read_text()[-2000:]}")

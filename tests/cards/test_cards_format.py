@@ -1,6 +1,5 @@
 """Cards are valid CDS Hooks 2.0 cards and their suggested resources valid FHIR."""
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -202,18 +201,3 @@ def test_sandbox_pill_request_gives_60_mg_per_day():
                     patient=body["prefetch"]["patient"])
     summaries = [c["summary"] for c in evaluate(data, K)]
     assert any("60 mg/day" in s for s in summaries)
-
-
-def test_a_typical_request_takes_well_under_a_millisecond():
-    data = hookdata_from_story(load_story("hypomagnesemia"))
-    evaluate(data, K)
-    best = min(_timed(lambda: evaluate(data, K)) for _ in range(200))
-    assert best < 0.001
-    irrelevant = sandbox_drafts("order-select-nomed.json")
-    assert min(_timed(lambda: is_relevant(irrelevant, K)) for _ in range(200)) < 0.0001
-
-
-def _timed(call) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start

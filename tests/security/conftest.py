@@ -20,6 +20,7 @@ ISSUER_A = "https://ehr-a.example.org"
 ISSUER_B = "https://ehr-b.example.org"
 PUBLIC_URL = "https://cds.example.org"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SANDBOX_REQUESTS = REPO_ROOT / "tests" / "data" / "sandbox-requests"
 ORDER_SIGN = "baclofen-order-sign"
 HOOK_PATH = f"/cds-services/{ORDER_SIGN}"
 FEEDBACK_PATH = f"{HOOK_PATH}/feedback"
@@ -151,12 +152,8 @@ def token_for(keys):
 # --- request bodies ------------------------------------------------------------------
 
 def load_shared_request(name: str) -> dict:
-    """A captured Sandbox request body; the copy beside the repository (../shared in CI)."""
-    for root in (REPO_ROOT.parent / "shared", Path("/work/shared")):
-        path = root / "cds-hooks" / "sandbox-requests" / name
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip(f"sandbox request {name} not available")
+    """A captured Sandbox request body (tests/data/sandbox-requests)."""
+    return json.loads((SANDBOX_REQUESTS / name).read_text())
 
 
 def order_sign_body(fhir_server: str | None = None) -> dict:

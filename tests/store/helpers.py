@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import uuid
 import warnings
 
@@ -59,8 +60,13 @@ def drop_postgres_database(url: str) -> None:
 def database_url(request, tmp_path):
     """"" for SQLite (the default file in the instance folder), else a fresh PostgreSQL URL."""
     if request.param == "sqlite":
-        yield ""
-        return
+        return ""
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database (dropped afterwards); skipped loudly when unreachable."""
     reason = postgres_unreachable_reason()
     if reason:
         pytest.skip(reason)
@@ -102,6 +108,16 @@ def columns_containing(engine, needle: str) -> list[tuple[str, str]]:
             for row in connection.execute(text(f'SELECT * FROM "{table}"')):
                 found += [(table, str(v)) for v in row if needle.lower() in str(v).lower()]
     return found
+
+
+def metric_value(text: str, name: str, **labels) -> float:
+    """The sum of a metric's samples with these labels in a /metrics exposition text."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
 
 
 def make_card(topic: str, indicator: str = "warning", suggestions: int = 1) -> dict:

@@ -2,7 +2,6 @@
 and indicator, FHIR fetch errors, feedback; summed over worker processes."""
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import textwrap
@@ -11,18 +10,9 @@ from pathlib import Path
 import pytest
 
 from service import create_app, metrics
-from tests.store.helpers import make_card, make_config
+from tests.store.helpers import make_card, make_config, metric_value
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _value(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 @pytest.fixture
@@ -43,7 +33,7 @@ def test_the_three_hook_route_calls_show_up(client):
     after = response.get_data(as_text=True)
 
     def delta(name, **labels):
-        return _value(after, name, **labels) - _value(before, name, **labels)
+        return metric_value(after, name, **labels) - metric_value(before, name, **labels)
 
     assert delta("cds_hook_requests_total", service="baclofen-order-sign", status="200") == 1
     assert delta("cds_hook_requests_total", service="baclofen-order-sign", status="412") == 1
@@ -77,5 +67,5 @@ def test_worker_processes_are_added_up(tmp_path):
     (directory / "counter_999999.db").write_bytes(b"stale")  # from a previous run: removed
     result = subprocess.run([sys.executable, "-c", MULTIPROCESS_SCRIPT, str(directory)],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True)
-    assert _value(result.stdout, "cds_hook_requests_total", status="200") == 3
-    assert _value(result.stdout, "cds_cards_total", topic="t") == 3
+    assert metric_value(result.stdout, "cds_hook_requests_total", status="200") == 3
+    assert metric_value(result.stdout, "cds_cards_total", topic="t") == 3

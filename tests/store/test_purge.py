@@ -15,11 +15,13 @@ from service.store.schema import cards, feedback
 
 from .helpers import ORDER_SIGN, PATIENT_ID, make_card
 
-NOW = datetime.now(timezone.utc)
+def _now() -> datetime:
+    """Read at each use: a module-level "now" goes stale in a long (coverage) run."""
+    return datetime.now(timezone.utc)
 
 
 def _age_everything(store, days: int) -> None:
-    old = (NOW - timedelta(days=days)).replace(tzinfo=None)
+    old = (_now() - timedelta(days=days)).replace(tzinfo=None)
     with store.engine.begin() as connection:
         connection.execute(update(cards).values(issued_at=old))
         connection.execute(update(feedback).values(received_at=old))
@@ -28,19 +30,20 @@ def _age_everything(store, days: int) -> None:
 def _issue_with_feedback(store) -> None:
     card = make_card("renal-dose")
     store.record_cards(ORDER_SIGN, "order-sign", "h", PATIENT_ID, [card])
-    store.record_feedback(ORDER_SIGN, [FeedbackItem(card=card["uuid"], outcome="overridden", outcome_at=NOW)])
+    store.record_feedback(ORDER_SIGN, [FeedbackItem(card=card["uuid"], outcome="overridden", outcome_at=_now())])
 
 
 def test_purge_deletes_only_rows_older_than_the_cutoff(store):
     _issue_with_feedback(store)
     _age_everything(store, 400)
     _issue_with_feedback(store)
-    store.claim_jti("expired", NOW - timedelta(minutes=1))
-    store.claim_jti("live", NOW + timedelta(minutes=5))
-    result = store.purge(NOW - timedelta(days=365))
+    now = _now()
+    store.claim_jti("expired", now - timedelta(minutes=1))
+    store.claim_jti("live", now + timedelta(minutes=5))
+    result = store.purge(now - timedelta(days=365))
     assert (result.cards, result.feedback, result.jwt_ids) == (1, 1, 1)
     assert store.counts() == {"cards": 1, "feedback": 1, "jwt_ids": 1}
-    assert store.claim_jti("live", NOW + timedelta(minutes=5)) is False
+    assert store.claim_jti("live", now + timedelta(minutes=5)) is False
 
 
 def test_purge_command_uses_the_given_age(config, store, monkeypatch, capsys):

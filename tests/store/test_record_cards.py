@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import stat
-import time
-
 from datetime import datetime
 
 from sqlalchemy import inspect, select
@@ -76,24 +74,26 @@ def test_a_configured_key_is_used_and_no_key_file_written(database_url, tmp_path
         opened.close()
 
 
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(config, store):
-    if store.engine.dialect.name != "sqlite":
-        return
-    assert (config.instance_path / "baclofen-cds.sqlite3").exists()
-    with store.engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    config = make_config("", tmp_path / "instance")
+    sqlite_store = open_store(config)
+    try:
+        assert (config.instance_path / "baclofen-cds.sqlite3").exists()
+        with sqlite_store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    finally:
+        sqlite_store.close()
 
 
 def test_an_open_report_read_does_not_block_recording_cards(config, store):
-    """On SQLite a reader must not hold the write lock (hook calls would wait on it)."""
+    """On SQLite a reader must not hold the write lock: if it did, the write below would
+    wait for it (the reader is still open) until the busy timeout and fail as locked."""
     other = open_store(config)
     try:
         with reading(store.engine) as connection:
             connection.execute(select(cards_table.c.id)).all()
-            started = time.monotonic()
             other.record_cards(ORDER_SIGN, "order-sign", "h", PATIENT_ID, [make_card("age")])
-            assert time.monotonic() - started < 1.0
     finally:
         other.close()
     assert store.counts()["cards"] == 1
