@@ -1,1 +1,1 @@
-from tests.store.helpers import config, database_url, store  # noqa: F401 - fixtures
+from tests.store.helpers import config, database_url, postgres_url, store  # noqa: F401 - fixtures
