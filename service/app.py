@@ -5,7 +5,7 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing
+from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing, proxy
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -38,6 +38,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     logs.configure()
     register_error_handlers(app)
     install_cors(app, config.server.cors_origins)
+    proxy.install(app, config.server)
     auth.install(app, state)
     for blueprint in (discovery.blueprint, hooks.blueprint, feedback.blueprint, admin.blueprint):
         app.register_blueprint(blueprint)

@@ -46,7 +46,7 @@ def build_document(config: Config) -> dict:
                            "CDS endpoints need a client JWT when issuers are configured "
                            "(see docs/security.md).",
         },
-        "servers": [{"url": config.server.public_url or "/"}],
+        "servers": [{"url": url} for url in config.server.public_urls] or [{"url": "/"}],
         "paths": _paths(config),
         "components": {
             "schemas": _schemas(config),

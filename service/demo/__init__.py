@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Flask, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, jsonify, render_template, request
 from markdown_it import MarkdownIt
 
 from cards.catalog import render_catalog
@@ -18,10 +18,11 @@ from fhir_fixtures import all_stories
 from fhir_fixtures.fhir_server import InMemoryFhir, fhir_blueprint, simulated_failures
 from fhir_fixtures.requests import hook_request
 
+from ..fhir_access import DEMO_FHIR_PATH, own_base_url
 from .chart import patient_chart
 from .orders import FREQUENCIES, PRODUCTS, OrderError, OrderForm, draft_medication_request
 
-FHIR_PREFIX = "/demo/fhir"
+FHIR_PREFIX = DEMO_FHIR_PATH
 MAX_RENDER_CHARS = 100_000
 # CommonMark without raw HTML (escaped, never passed through), plus GFM tables and ~~strike~~.
 _markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
@@ -92,5 +93,6 @@ def composed_draft(body: dict, story: dict) -> dict:
 
 
 def _fhir_server_url() -> str:
-    """The demo FHIR server as the service must reach it: absolute, from the request host."""
-    return url_for("demo_fhir.metadata", _external=True).removesuffix("/metadata")
+    """The demo FHIR server as the service reaches itself: its own listening address, the
+    one FHIR server allowed without configuration (never the Host header's)."""
+    return (own_base_url(request.environ) or "") + DEMO_FHIR_PATH

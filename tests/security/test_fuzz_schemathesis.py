@@ -23,7 +23,7 @@ def fuzz_app():
     folder = tempfile.mkdtemp(prefix="baclofen-cds-schemathesis-")
     return create_app({
         "server": {"instance_path": folder},
-        "fhir": {"allowed_servers": ["http://127.0.0.1:9/*"], "total_timeout": 0.5,
+        "fhir": {"allowed_servers": ["http://127.0.0.1:9/fhir"], "total_timeout": 0.5,
                  "retries": 0},
     })
 
