@@ -19,6 +19,7 @@ from fhir_fixtures.fhir_server import InMemoryFhir, fhir_blueprint, simulated_fa
 from fhir_fixtures.requests import hook_request
 
 from ..fhir_access import DEMO_FHIR_PATH, own_base_url
+from ..request_checks import read_json_body
 from .chart import patient_chart
 from .orders import FREQUENCIES, PRODUCTS, OrderError, OrderForm, draft_medication_request
 
@@ -61,7 +62,7 @@ def demo_blueprint(stories: dict[str, dict], state) -> Blueprint:
 
     @blueprint.post("/api/hook-request")
     def build_hook_request():
-        body = request.get_json(silent=True)
+        body = read_json_body(request, state.config.server)
         body = body if isinstance(body, dict) else {}
         story = stories.get(str(body.get("patientId")))
         hook = body.get("hook", "order-sign")
@@ -76,7 +77,7 @@ def demo_blueprint(stories: dict[str, dict], state) -> Blueprint:
 
     @blueprint.post("/api/render")
     def render():
-        body = request.get_json(silent=True)
+        body = read_json_body(request, state.config.server)
         texts = body.get("markdown") if isinstance(body, dict) else None
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) \
                 or sum(map(len, texts)) > MAX_RENDER_CHARS:

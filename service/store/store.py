@@ -1,6 +1,8 @@
 """The store: cards issued, feedback received and the JWT replay cache, on SQLite or PostgreSQL."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import weakref
@@ -84,7 +86,8 @@ class Store:
 
     # -- feedback ------------------------------------------------------------------------
     def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
-        """Keep all items or none. Returns how many refer to a card this service never issued."""
+        """Keep all items or none; an item stored before (same content: a client's retry)
+        is not stored again. Returns how many refer to a card this service never issued."""
         now = utcnow()
         uuids = {item.card for item in items}
         with self.engine.begin() as connection:
@@ -93,7 +96,8 @@ class Store:
             known = set(connection.scalars(
                 select(cards_table.c.card_uuid).where(cards_table.c.card_uuid.in_(uuids))))
             rows = [_feedback_row(item, service_id, item.card in known, now) for item in items]
-            connection.execute(feedback_table.insert(), rows)
+            connection.execute(self._insert(feedback_table).on_conflict_do_nothing(
+                index_elements=[feedback_table.c.item_key]), rows)
         return sum(1 for item in items if item.card not in known)
 
     # -- JWT replay cache ----------------------------------------------------------------
@@ -187,7 +191,16 @@ def _feedback_row(item: FeedbackItem, service_id: str, card_known: bool, now: da
         "has_user_comment": item.has_user_comment,
         "outcome_at": utc_naive(item.outcome_at),
         "received_at": now,
+        "item_key": feedback_item_key(service_id, item),
     }
+
+
+def feedback_item_key(service_id: str, item: FeedbackItem) -> str:
+    """Equal for equal items: what the clinician did with which card, and when."""
+    content = [service_id, item.card, item.outcome, utc_naive(item.outcome_at).isoformat(),
+               list(item.accepted_suggestions), item.reason_system, item.reason_code,
+               item.reason_display, item.has_user_comment]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
 
 
 def reading(engine: Engine):
