@@ -5,7 +5,7 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing, proxy
+from . import admin, auth, discovery, feedback, hooks, logs, openapi, parsing, proxy, security_headers
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -39,6 +39,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     register_error_handlers(app)
     install_cors(app, config.server.cors_origins)
     proxy.install(app, config.server)
+    security_headers.install(app)
     auth.install(app, state)
     for blueprint in (discovery.blueprint, hooks.blueprint, feedback.blueprint, admin.blueprint):
         app.register_blueprint(blueprint)

@@ -18,6 +18,7 @@ from .errors import ApiError, bad_request
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
+_URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 FHIR_AUTHORIZATION_FIELDS = {
     "access_token": str, "token_type": str, "expires_in": int, "scope": str, "subject": str,
 }
@@ -192,6 +193,8 @@ def _is_uuid(value: str) -> bool:
 
 
 def _is_http_url(value: str) -> bool:
+    if not _URI_CHARACTERS.fullmatch(value):  # RFC 3986: ASCII, no space, backslash or quote
+        return False
     try:
         parts = urlsplit(value)
         return parts.scheme in ("http", "https") and bool(parts.hostname)

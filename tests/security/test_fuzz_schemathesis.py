@@ -1,20 +1,16 @@
-"""Schemathesis against the service's own /openapi.json, in process (WSGI): no 5xx, and the
-responses match the document (status codes, content types, schemas)."""
+"""Schemathesis against the service's own /openapi.json, in process (WSGI), with every
+check schemathesis has: no 5xx, responses as documented (status codes, content types,
+headers, schemas), valid bodies accepted and invalid ones rejected, Allow headers."""
 from __future__ import annotations
 
 import tempfile
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                         status_code_conformance)
 
 from service.app import create_app
 
 MAX_EXAMPLES = 40
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
 
 
 def fuzz_app():
@@ -35,4 +31,4 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", fuzz_app())
 @settings(max_examples=MAX_EXAMPLES, deadline=None,
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_and_never_fails(case):
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate()  # all checks
