@@ -26,6 +26,8 @@ log = get_logger()
 # Resource types each data key may hold; anything else in a Bundle is ignored.
 ACCEPTED_TYPES = {key: {resource_type} for key, resource_type in RESOURCE_TYPE.items()}
 ACCEPTED_TYPES[hookdata.MEDS] = {"MedicationRequest", "Medication"}
+# A paged prefetch whose next page may not (or cannot) be fetched is incomplete data.
+UNFETCHABLE_PAGE = "next page not fetchable"
 
 
 @dataclass
@@ -87,7 +89,9 @@ def gather(call: HookCall, templates: dict[str, str], fhir: FhirClient) -> Gathe
         server = fhir_server_for(call, fhir, f"missing {', '.join(missing)}")
     elif queries:  # only continuations of paged prefetch: follow them where allowed
         server = call.fhir_server if call.fhir_server and _server_allowed(call.fhir_server) else None
-        queries = queries if server else {}
+        if not server:  # the rest of a paged prefetch cannot be had: say so, never "complete"
+            gathered.unavailable.update(dict.fromkeys(queries, UNFETCHABLE_PAGE))
+            queries = {}
     if queries:
         for key, result in fhir.fetch(server, call.access_token, queries).items():
             if result.error:
@@ -125,7 +129,10 @@ def _take_prefetch(gathered: Gathered, key: str, call: HookCall) -> str | None:
     if resource_type == "Bundle":
         resources, error = bundle_resources(value)
         gathered.add(key, FetchResult(tuple(resources), error), call.service.fhir_version)
-        return _continuation(value, call.fhir_server)
+        continuation = _continuation(value, call.fhir_server)
+        if next_link(value) and not continuation:
+            gathered.unavailable[key] = UNFETCHABLE_PAGE
+        return continuation
     if resource_type in ACCEPTED_TYPES[key]:
         gathered.add(key, FetchResult((value,)), call.service.fhir_version)
         return None

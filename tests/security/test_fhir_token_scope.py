@@ -20,7 +20,8 @@ from service.app import create_app
 from tests.fhir_server_helpers import serve_wsgi
 
 from .conftest import (FHIR_TOKEN, HOOK_PATH, ISSUER_A, ISSUER_B, PUBLIC_URL, app_config, bearer,
-                       claims_for, fhir_base, fhir_handler, order_sign_body, sign)
+                       claims_for, fhir_base, fhir_handler, medication_resource, order_sign_body,
+                       sign)
 
 
 @pytest.fixture
@@ -213,3 +214,23 @@ def test_next_page_link_on_the_base_itself_is_followed(tmp_path, jwks_files, key
     followed = [request for request, _ in httpserver.log if "_getpages" in request.full_path]
     assert followed and all(r.headers.get("Authorization") == f"Bearer {FHIR_TOKEN}"
                             for r in followed)
+
+
+@pytest.mark.parametrize("escape", ["/../admin/page-2", "/%2e%2e/admin/page-2"])
+def test_paged_prefetch_escaping_the_base_is_not_followed_and_is_unavailable(
+        tmp_path, jwks_files, keys, fhir_server, escape):
+    """A prefetch Bundle's `next` link is checked like a fetched one; the data it would
+    have completed counts as unavailable, not as complete."""
+    base = fhir_base(fhir_server)
+    body = order_sign_body(base)
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    draft.pop("medicationReference")
+    draft["medicationCodeableConcept"] = {"coding": [medication_resource()["code"]["coding"][0]]}
+    body["prefetch"] = {"meds": {"resourceType": "Bundle", "type": "searchset", "entry": [],
+                                        "link": [{"relation": "next", "url": base + escape}]}}
+    with served(tmp_path, jwks_files, issuer_a_servers=[base]) as app:
+        response = call_hook(app, keys, base, body=body)
+    assert response.status_code == 200
+    assert all(path.startswith("/fhir/") for path in paths_called(fhir_server)), \
+        paths_called(fhir_server)
+    assert unavailable_topics(response)
