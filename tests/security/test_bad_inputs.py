@@ -137,9 +137,9 @@ def wait_for_feedback_rows(store, expected: int, seconds: float = 10.0) -> int:
 
 def test_feedback_retried_after_a_dropped_connection_is_stored_once(served):
     http, store = served
-    body = {"feedback": [item(), item(outcome="accepted", overrideReason=None)]}
-    body["feedback"][1].pop("overrideReason")
-    raw = json.dumps(body).encode()
+    accepted = {"card": str(uuid.uuid4()), "outcome": "accepted",
+                "outcomeTimestamp": "2026-11-21T22:35:00+01:00"}
+    raw = json.dumps({"feedback": [item(), accepted]}).encode()
     send_and_drop(http.url, FEEDBACK_PATH, raw)
     assert wait_for_feedback_rows(store, 2) == 2, "the dropped request was not processed"
     retry = requests.post(http.url + FEEDBACK_PATH, data=raw, timeout=15,
