@@ -33,13 +33,13 @@ def receive_feedback(service_id: str):
         raise ApiError(404, f"no CDS service with id {service_id!r}")
     body = read_json_body(request, state.config.server)
     items = parse_feedback(body)
-    unknown = state.store.record_feedback(service_id, items)
-    metrics.count_feedback(service_id, items)
+    stored = state.store.record_feedback(service_id, items)
+    metrics.count_feedback(service_id, stored.new_items)  # a client's retry counts once
     log.info("feedback stored", extra={
-        "event": "feedback_stored", "service": service_id, "feedback_items": len(items)})
-    if unknown:
+        "event": "feedback_stored", "service": service_id, "feedback_items": len(stored.new_items)})
+    if stored.unknown:
         log.warning("feedback for unknown cards", extra={
-            "event": "feedback_unknown_card", "service": service_id, "feedback_items": unknown})
+            "event": "feedback_unknown_card", "service": service_id, "feedback_items": stored.unknown})
     return jsonify({})
 
 

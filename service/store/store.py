@@ -44,6 +44,12 @@ class FeedbackItem:
 
 
 @dataclass(frozen=True)
+class StoredFeedback:
+    new_items: list[FeedbackItem]  # not stored before (a retry's items are not new)
+    unknown: int  # new items about a card this service never issued
+
+
+@dataclass(frozen=True)
 class PurgeResult:
     cards: int
     feedback: int
@@ -85,9 +91,10 @@ class Store:
             connection.execute(cards_table.insert(), rows)
 
     # -- feedback ------------------------------------------------------------------------
-    def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
+    def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> "StoredFeedback":
         """Keep all items or none; an item stored before (same content: a client's retry)
-        is not stored again. Returns how many refer to a card this service never issued."""
+        is not stored again. Says which items are new and how many of those refer to a
+        card this service never issued."""
         now = utcnow()
         uuids = {item.card for item in items}
         with self.engine.begin() as connection:
@@ -96,9 +103,12 @@ class Store:
             known = set(connection.scalars(
                 select(cards_table.c.card_uuid).where(cards_table.c.card_uuid.in_(uuids))))
             rows = [_feedback_row(item, service_id, item.card in known, now) for item in items]
-            connection.execute(self._insert(feedback_table).on_conflict_do_nothing(
-                index_elements=[feedback_table.c.item_key]), rows)
-        return sum(1 for item in items if item.card not in known)
+            inserted = set(connection.scalars(
+                self._insert(feedback_table)
+                .on_conflict_do_nothing(index_elements=[feedback_table.c.item_key])
+                .returning(feedback_table.c.item_key), rows))
+        new = [item for item, row in zip(items, rows) if row["item_key"] in inserted]
+        return StoredFeedback(new_items=new, unknown=sum(1 for item in new if item.card not in known))
 
     # -- JWT replay cache ----------------------------------------------------------------
     def claim_jti(self, jti: str, expires_at: datetime) -> bool:

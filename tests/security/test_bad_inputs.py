@@ -6,6 +6,7 @@ The app is served over real HTTP (serve_wsgi) on a store per test (tests/store/h
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import uuid
@@ -140,12 +141,20 @@ def test_feedback_retried_after_a_dropped_connection_is_stored_once(served):
     accepted = {"card": str(uuid.uuid4()), "outcome": "accepted",
                 "outcomeTimestamp": "2026-11-21T22:35:00+01:00"}
     raw = json.dumps({"feedback": [item(), accepted]}).encode()
+    counted_before = feedback_counted(http.url)
     send_and_drop(http.url, FEEDBACK_PATH, raw)
     assert wait_for_feedback_rows(store, 2) == 2, "the dropped request was not processed"
     retry = requests.post(http.url + FEEDBACK_PATH, data=raw, timeout=15,
                           headers={"Content-Type": "application/json"})
     assert retry.status_code == 200
     assert store.counts()["feedback"] == 2
+    assert feedback_counted(http.url) - counted_before == 2, "the retry was counted again"
+
+
+def feedback_counted(url: str) -> float:
+    """cds_feedback_total over all labels, from /metrics (counters are per process)."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    return sum(float(value) for value in re.findall(r"^cds_feedback_total\{[^}]*\} (\S+)$", text, re.M))
 
 
 def test_feedback_differing_in_content_is_stored_again(served):
