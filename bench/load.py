@@ -64,9 +64,11 @@ def start(command: list[str], env: dict) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def start_service(workdir: Path, threads: int) -> tuple[subprocess.Popen, str]:
+def start_service(workdir: Path, threads: int, fhir_base: str | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(workdir / "instance")}
+    if fhir_base:
+        env["BACLOFEN_CDS_FHIR__ALLOWED_SERVERS"] = json.dumps([fhir_base])
     process = start([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
                      "--workers", "2", "--threads", str(threads)], env)
     base = f"http://127.0.0.1:{port}"
@@ -152,10 +154,10 @@ def requests_until(base: str, body_file: Path, count: int) -> None:
 
 
 def run_scenario(scenario: str, seconds: int, workdir: Path, threads: int) -> dict:
-    fhir = None
+    fhir, fhir_base = None, None
     if scenario == "fetch":
         fhir, fhir_base = start_fhir_server()
-    service, base = start_service(workdir, threads)
+    service, base = start_service(workdir, threads, fhir_base)
     try:
         body = request_body(scenario, fhir_base if fhir else None)
         body_file = workdir / f"{scenario}.json"

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from . import metrics
 from .errors import ApiError, bad_request
+from .feedback import in_utc
 from .state import app_state
 from .store.report import build_report, knowledge_reason_display
 
@@ -48,4 +49,4 @@ def parse_since(value: str | None, field: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise bad_request(field, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return in_utc(moment, field) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -5,8 +5,8 @@ from flask import Flask
 
 from cards.knowledge import KnowledgeError, load_knowledge
 
-from . import (admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing, runahead,
-               tracing)
+from . import (admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing, proxy,
+               runahead, security_headers, tracing)
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -43,6 +43,8 @@ def create_app(config: Config | dict | None = None, *, with_store: bool = True) 
     logs.configure()
     register_error_handlers(app)
     install_cors(app, config.server.cors_origins)
+    proxy.install(app, config.server)
+    security_headers.install(app)
     auth.install(app, state)
     for blueprint in (discovery.blueprint, health.blueprint, hooks.blueprint, feedback.blueprint,
                       admin.blueprint):

@@ -6,7 +6,8 @@ What is checked (CDS Hooks 2.0.1, "Trusting CDS Clients"):
   header is honoured only when listed in that issuer's `jku` allow-list, otherwise rejected;
 - the algorithm is an asymmetric one listed in `auth.algorithms` (never `none`, never HMAC)
   and fits the key (EC curve / RSA);
-- the signature, `aud` (the exact URL called), `exp`, `iat` (not in the future), with leeway;
+- the signature, `aud` (a configured public URL + the path called), `exp`, `iat` (not in
+  the future), with leeway; `exp`, `iat` and `nbf` must be JSON numbers (RFC 7519 NumericDate);
 - `jti` is present and has not been seen before during the token's lifetime, in any worker
   process (the store's `claim_jti`).
 A failure answers 401 with `WWW-Authenticate: Bearer` and no detail; the reason is logged
@@ -43,6 +44,7 @@ MAX_LOGGED_CHARS = 200
 MAX_TOKEN_LIFETIME_SECONDS = 3600
 JWKS_TIMEOUT = (1.0, 2.0)  # connect, read (seconds)
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
+TIME_CLAIMS = ("exp", "iat", "nbf")
 
 # The only algorithms ever accepted, whatever the configuration: no `none`, no HMAC.
 ASYMMETRIC_ALGORITHMS = {
@@ -229,8 +231,9 @@ class Verifier:
             if keys.configured.is_file:
                 keys.configured.load_or_fail()
 
-    def verify(self, token: str, audience: str, *, verify_expiry: bool = True) -> dict:
-        """The token's claims when it is valid for `audience`; AuthFailure otherwise."""
+    def verify(self, token: str, audience: str | list[str], *, verify_expiry: bool = True) -> dict:
+        """The token's claims when it is valid for `audience` (one of them, if a list);
+        AuthFailure otherwise."""
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthFailure("token too large")
         header = _unverified_header(token)
@@ -264,7 +267,7 @@ class Verifier:
             raise AuthFailure("unknown kid", keys.iss, kid)
         return key
 
-    def _decode(self, token: str, key: VerificationKey, alg: str, audience: str,
+    def _decode(self, token: str, key: VerificationKey, alg: str, audience: str | list[str],
                 issuer: str, kid: str, verify_expiry: bool) -> dict:
         options = {"require": REQUIRED_CLAIMS, "verify_exp": verify_expiry}
         try:
@@ -272,11 +275,19 @@ class Verifier:
                                 issuer=issuer, leeway=self.leeway, options=options)
         except jwt.PyJWTError as exc:
             raise AuthFailure(_describe_jwt_error(exc), issuer, kid) from None
+        if not _numeric_dates(claims):
+            raise AuthFailure("time claim not a number", issuer, kid)
         if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= MAX_JTI_CHARS:
             raise AuthFailure("invalid jti", issuer, kid)
         if verify_expiry and int(claims["exp"]) > time.time() + MAX_TOKEN_LIFETIME_SECONDS:
             raise AuthFailure("lifetime too long", issuer, kid)
         return claims
+
+
+def _numeric_dates(claims: dict) -> bool:
+    """RFC 7519 NumericDate: a JSON number; PyJWT alone would take "1795300644" too."""
+    return all(isinstance(claims[name], (int, float)) and not isinstance(claims[name], bool)
+               for name in TIME_CLAIMS if name in claims)
 
 
 def _unverified_header(token: str) -> dict:
@@ -353,11 +364,18 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def expected_audience(public_url: str) -> str:
-    """The URL the client called: `[server] public_url` + path, else the request URL sans query."""
-    if public_url:
-        return public_url.rstrip("/") + request.path
-    return request.base_url
+def expected_audiences(public_urls: list[str]) -> list[str]:
+    """The URLs the client may have called: each configured public base URL + the path.
+    Never built from the request's Host or X-Forwarded-* headers, which the caller chooses."""
+    return [base + request.path for base in public_urls]
+
+
+def require_public_url(config: Config) -> None:
+    """With client authentication on, the expected `aud` needs `[server] public_url`."""
+    if config.auth.issuers and not config.server.public_urls:
+        raise ConfigError(
+            "[server] public_url is required with [[auth.issuers]]: set it to the URL clients "
+            "call (e.g. https://cds.example.org), the JWT aud is checked against it")
 
 
 def unauthorized():
@@ -384,8 +402,10 @@ def install(app: Flask, state: Any) -> None:
             log.warning("CDS client authentication is OFF: no [[auth.issuers]] configured",
                         extra={"event": "auth_disabled"})
         return
+    require_public_url(config)
     verifier = Verifier.from_config(config)
     state.verifier = verifier  # /readyz reports key sets not loaded
+    public_urls = config.server.public_urls
 
     @app.before_request
     def _authenticate_cds_client():
@@ -393,7 +413,7 @@ def install(app: Flask, state: Any) -> None:
             return None
         try:
             token = bearer_token(request.headers.get("Authorization"))
-            claims = verifier.verify(token, expected_audience(config.server.public_url))
+            claims = verifier.verify(token, expected_audiences(public_urls))
             claim_token(state.store, claims, verifier.leeway)
         except AuthFailure as failure:
             _log_failure(failure)
@@ -438,6 +458,7 @@ def startup_check(config: Config, host: str, allow_unauthenticated: bool) -> lis
     by --allow-unauthenticated / auth.allow_unauthenticated (with a louder warning).
     """
     if config.auth.issuers:
+        require_public_url(config)
         Verifier.from_config(config)
         return []
     if is_loopback(host):

@@ -7,12 +7,16 @@ parse as such (numbers, booleans, arrays) and as plain strings otherwise.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .fhir_access import check_base_urls
 
 ENV_PREFIX = "BACLOFEN_CDS_"
 CONFIG_FILE_ENV = "BACLOFEN_CDS_CONFIG"
@@ -27,8 +31,13 @@ class Section(BaseModel):
 
 
 class ServerConfig(Section):
-    public_url: str = Field("", description="Base URL as clients call it (https://cds.example.org), "
-                            "for the JWT `aud` check behind a proxy. Empty: taken from each request.")
+    public_url: str | list[str] = Field("", description="Base URL(s) as clients call the service "
+                                        "(https://cds.example.org); the JWT `aud` must be one of them + "
+                                        "the path. Required when [[auth.issuers]] are configured.")
+    trusted_proxies: list[str] = Field([], description="Addresses or networks of the reverse proxies "
+                                       "whose X-Forwarded-* headers are honoured (none: never).")
+    proxy_hops: int = Field(1, ge=1, le=5, description="How many trusted proxies in a row set "
+                            "X-Forwarded-* headers (werkzeug ProxyFix counts).")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest request body; larger is 413.")
     max_json_depth: int = Field(64, gt=1, description="Deepest JSON nesting; deeper is 400.")
     max_bundle_entries: int = Field(1000, gt=0, description="Most entries in a context Bundle; more is 400.")
@@ -36,6 +45,40 @@ class ServerConfig(Section):
     cors_origins: list[str] = Field(["*"], description="Origins browsers may call from (the Sandbox needs its own).")
     instance_path: str = Field("", description="Folder of the SQLite store and generated secrets. "
                                "Empty: ./instance in the working directory.")
+
+    @property
+    def public_urls(self) -> list[str]:
+        """The configured public base URLs, without a trailing slash."""
+        urls = [self.public_url] if isinstance(self.public_url, str) else self.public_url
+        return [url.rstrip("/") for url in urls if url]
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            if url and not _is_base_url(url):
+                raise ValueError(f"{url!r} is not an http(s) base URL without query or fragment")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or network") from None
+        return value
+
+
+def _is_base_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises on a malformed port
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
+            and not parts.query and not parts.fragment and "?" not in url and "#" not in url)
 
 
 class FhirConfig(Section):
@@ -45,16 +88,12 @@ class FhirConfig(Section):
     retries: int = Field(1, ge=0, le=3, description="Retries on connection errors and 502/503/504.")
     max_pages: int = Field(5, ge=1, le=50, description="Pages of one search followed through `next` links.")
     max_workers: int = Field(16, ge=1, le=64, description="Parallel FHIR queries per worker process.")
-    allowed_servers: list[str] = Field(description="URL patterns (fnmatch) of FHIR servers the service may "
-                                       "query and send the access token to: any https URL and http on loopback.",
-                                       default=[
-        "https://*",
-        "http://127.0.0.1:*",
-        "http://127.0.0.1/*",
-        "http://localhost:*",
-        "http://localhost/*",
-        "http://[[]::1]:*",
-    ])
+    allowed_servers: list[str] = Field([], description="Base URLs of FHIR servers the service may "
+                                       "query and send the access token to, for every caller (scheme, "
+                                       "host, port and path prefix must match; no wildcards). See also "
+                                       "auth.issuers.fhir_servers.")
+
+    _base_urls = field_validator("allowed_servers")(check_base_urls)
 
 
 class IssuerConfig(Section):
@@ -62,6 +101,10 @@ class IssuerConfig(Section):
     jwks_file: str = Field("", description="Its public key set (JWKS) as a file, relative to the config file.")
     jwks_url: str = Field("", description="Its public key set (JWKS) by URL.")
     jku: list[str] = Field([], description="`jku` header values allowed for this issuer.")
+    fhir_servers: list[str] = Field([], description="Base URLs of the FHIR servers this issuer's "
+                                    "calls may name as fhirServer (the access token goes there).")
+
+    _base_urls = field_validator("fhir_servers")(check_base_urls)
 
     @model_validator(mode="after")
     def _one_key_source(self) -> "IssuerConfig":

@@ -3,7 +3,7 @@ override report. All items of a request are stored, or none (one transaction).""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Blueprint, jsonify, request
 
@@ -11,7 +11,7 @@ from . import metrics
 from .declarations import SERVICES_BY_ID
 from .errors import ApiError, bad_request
 from .logs import get_logger
-from .request_checks import read_json_body
+from .request_checks import is_storable_text, read_json_body
 from .state import app_state
 from .store import FeedbackItem
 
@@ -33,13 +33,13 @@ def receive_feedback(service_id: str):
         raise ApiError(404, f"no CDS service with id {service_id!r}")
     body = read_json_body(request, state.config.server)
     items = parse_feedback(body)
-    unknown = state.store.record_feedback(service_id, items)
-    metrics.count_feedback(service_id, items)
+    stored = state.store.record_feedback(service_id, items)
+    metrics.count_feedback(service_id, stored.new_items)  # a client's retry counts once
     log.info("feedback stored", extra={
-        "event": "feedback_stored", "service": service_id, "feedback_items": len(items)})
-    if unknown:
+        "event": "feedback_stored", "service": service_id, "feedback_items": len(stored.new_items)})
+    if stored.unknown:
         log.warning("feedback for unknown cards", extra={
-            "event": "feedback_unknown_card", "service": service_id, "feedback_items": unknown})
+            "event": "feedback_unknown_card", "service": service_id, "feedback_items": stored.unknown})
     return jsonify({})
 
 
@@ -70,7 +70,7 @@ def _parse_item(entry: object, where: str) -> FeedbackItem:
 
 
 def _identifier(value: object, where: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise bad_request(where, "must be the card's uuid")
     return value.removeprefix("urn:uuid:")
 
@@ -86,7 +86,15 @@ def _timestamp(value: object, where: str) -> datetime:
     if moment is None or moment.tzinfo is None:
         raise bad_request(where, "must be an RFC 3339 date-time with a time zone, "
                                  "e.g. 2026-11-21T22:33:41Z")
-    return moment
+    return in_utc(moment, where)
+
+
+def in_utc(moment: datetime, where: str) -> datetime:
+    """The moment in UTC; 400 when that lies outside years 1-9999 (e.g. 9999-12-31T23:59:59-14:00)."""
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise bad_request(where, "is outside the years 1-9999 in UTC") from None
 
 
 def _accepted_suggestions(entry: dict, outcome: str, where: str) -> tuple[str, ...]:
@@ -138,5 +146,7 @@ def _coding(coding: object, where: str) -> dict:
             continue
         if not isinstance(value, str) or not value.strip() or len(value) > limit:
             raise bad_request(f"{where}.{name}", f"must be a non-empty string of at most {limit} characters")
+        if not is_storable_text(value):
+            raise bad_request(f"{where}.{name}", "must be valid Unicode text without NUL characters")
         values[target] = value
     return values

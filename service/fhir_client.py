@@ -10,14 +10,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .config import FhirConfig
+from .fhir_access import is_within
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = (502, 503, 504)
@@ -36,10 +35,6 @@ class FhirClient:
         self._executor: ThreadPoolExecutor | None = None
         self._executor_pid: int | None = None
         self._lock = threading.Lock()
-
-    def is_allowed(self, base_url: str) -> bool:
-        """May the access token (and the patient's id in the queries) go to this server?"""
-        return url_is_allowed(base_url, self.config.allowed_servers)
 
     def fetch(self, base_url: str, token: str | None, queries: dict[str, str]) -> dict[str, FetchResult]:
         """Run the relative queries against base_url in parallel; total time is bounded."""
@@ -61,6 +56,9 @@ class FhirClient:
         url = f"{base_url}/{query.lstrip('/')}"
         resources: list[dict] = []
         for _ in range(self.config.max_pages):
+            # The token goes to the server named in the request and nowhere else.
+            if not is_within(url, base_url):
+                return FetchResult(error="URL outside the FHIR server")
             try:
                 page = self._get_json(url, token, deadline)
             except _QueryFailed as failure:
@@ -74,8 +72,7 @@ class FhirClient:
                 return FetchResult(error=error)
             resources.extend(entries)
             url = next_link(page)
-            # The token goes to the server named in the request and nowhere else.
-            if not url or not url.startswith(base_url + "/"):
+            if not url:
                 break
         return FetchResult(resources=tuple(resources))
 
@@ -131,29 +128,6 @@ class FhirClient:
                     max_workers=self.config.max_workers, thread_name_prefix="fhir")
                 self._executor_pid = os.getpid()
             return self._executor
-
-
-def url_is_allowed(url: str, patterns: list[str]) -> bool:
-    """Match scheme, host[:port] and path separately: a pattern over the whole URL string
-    would let `http://127.0.0.1:80@evil/` pass `http://127.0.0.1:*`."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # raises on a malformed port
-    except ValueError:
-        return False
-    if "@" in parts.netloc or "\\" in url or not parts.hostname:
-        return False
-    path = (parts.path or "/").lstrip("/")
-    return any(_matches(parts.scheme, parts.netloc.lower(), path, pattern) for pattern in patterns)
-
-
-def _matches(scheme: str, netloc: str, path: str, pattern: str) -> bool:
-    pattern_scheme, _, rest = pattern.partition("://")
-    pattern_netloc, slash, pattern_path = rest.partition("/")
-    if pattern_netloc.endswith("*") and not slash:
-        pattern_path = "*"  # "https://*" or "http://localhost:*": any path
-    return (scheme == pattern_scheme.lower() and fnmatchcase(netloc, pattern_netloc.lower())
-            and fnmatchcase(path, pattern_path))
 
 
 class _QueryFailed(Exception):

@@ -9,20 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
+from flask import g, request
+
 from cards import hookdata
 
-from . import metrics, runahead
+from . import fhir_access, metrics, runahead
 from .declarations import RESOURCE_TYPE
 from .errors import ApiError
 from .fhir_client import FetchResult, FhirClient, bundle_resources, is_error_outcome, next_link
 from .logs import get_logger
 from .parsing import Unreadable, parse_resource
 from .request_checks import HookCall
+from .state import app_state
 
 log = get_logger()
 # Resource types each data key may hold; anything else in a Bundle is ignored.
 ACCEPTED_TYPES = {key: {resource_type} for key, resource_type in RESOURCE_TYPE.items()}
 ACCEPTED_TYPES[hookdata.MEDS] = {"MedicationRequest", "Medication"}
+# A paged prefetch whose next page may not (or cannot) be fetched is incomplete data.
+UNFETCHABLE_PAGE = "next page not fetchable"
 
 
 @dataclass
@@ -53,13 +58,20 @@ def fhir_server_for(call: HookCall, fhir: FhirClient, reason: str) -> str:
     """The server we may query for this call, or 412: needed data cannot be had."""
     if not call.fhir_server:
         raise ApiError(412, f"{reason}: prefetch incomplete and no fhirServer given", "prefetch")
-    if not fhir.is_allowed(call.fhir_server):
+    if not _server_allowed(call.fhir_server):
         log.warning("fhirServer not allowed by configuration; nothing fetched", extra={
             "event": "fhir_server_refused", "hook_instance": call.hook_instance,
             "fhir_host": _host(call.fhir_server)})
         raise ApiError(412, f"{reason}: fhirServer is not allowed by this service's configuration",
                        "fhirServer")
     return call.fhir_server
+
+
+def _server_allowed(url: str) -> bool:
+    """Allowed for this call's issuer (the JWT's iss; none when unauthenticated)."""
+    issuer = (g.get("cds_client") or {}).get("iss")
+    bases = fhir_access.allowed_bases(app_state().config, issuer, request.environ)
+    return fhir_access.is_allowed(url, bases)
 
 
 def gather(call: HookCall, templates: dict[str, str], fhir: FhirClient) -> Gathered:
@@ -76,8 +88,10 @@ def gather(call: HookCall, templates: dict[str, str], fhir: FhirClient) -> Gathe
     if missing:
         server = fhir_server_for(call, fhir, f"missing {', '.join(missing)}")
     elif queries:  # only continuations of paged prefetch: follow them where allowed
-        server = call.fhir_server if call.fhir_server and fhir.is_allowed(call.fhir_server) else None
-        queries = queries if server else {}
+        server = call.fhir_server if call.fhir_server and _server_allowed(call.fhir_server) else None
+        if not server:  # the rest of a paged prefetch cannot be had: say so, never "complete"
+            gathered.unavailable.update(dict.fromkeys(queries, UNFETCHABLE_PAGE))
+            queries = {}
     if queries:
         for key, result in runahead.fetch(fhir, server, call.access_token, call.patient_id,
                                           queries).items():
@@ -116,7 +130,10 @@ def _take_prefetch(gathered: Gathered, key: str, call: HookCall) -> str | None:
     if resource_type == "Bundle":
         resources, error = bundle_resources(value)
         gathered.add(key, FetchResult(tuple(resources), error), call.service.fhir_version)
-        return _continuation(value, call.fhir_server)
+        continuation = _continuation(value, call.fhir_server)
+        if next_link(value) and not continuation:
+            gathered.unavailable[key] = UNFETCHABLE_PAGE
+        return continuation
     if resource_type in ACCEPTED_TYPES[key]:
         gathered.add(key, FetchResult((value,)), call.service.fhir_version)
         return None
@@ -127,7 +144,7 @@ def _take_prefetch(gathered: Gathered, key: str, call: HookCall) -> str | None:
 def _continuation(bundle: dict, fhir_server: str | None) -> str | None:
     url = next_link(bundle)
     base = (fhir_server or "").rstrip("/") + "/"
-    if url and fhir_server and url.startswith(base):
+    if url and fhir_server and url.startswith(base) and fhir_access.is_within(url, fhir_server):
         return url[len(base):]
     return None
 

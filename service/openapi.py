@@ -46,7 +46,7 @@ def build_document(config: Config) -> dict:
                            "CDS endpoints need a client JWT when issuers are configured "
                            "(see docs/security.md).",
         },
-        "servers": [{"url": config.server.public_url or "/"}],
+        "servers": [{"url": url} for url in config.server.public_urls] or [{"url": "/"}],
         "paths": _paths(config),
         "components": {
             "schemas": _schemas(config),
@@ -62,12 +62,13 @@ def build_document(config: Config) -> dict:
 
 def _paths(config: Config) -> dict:
     secured = [{"cdsClientJwt": []}] if config.auth.issuers else [{}]
+    # One path per service, not /cds-services/{service_id}: the body's `hook` and context
+    # fields depend on the service, which a path parameter cannot express.
+    hook_paths = {f"/cds-services/{service.id}": {"post": _hook_operation(service, secured)}
+                  for service in SERVICES}
     return {
         "/cds-services": {"get": _discovery_operation(secured)},
-        "/cds-services/{service_id}": {
-            "parameters": [_service_id_parameter()],
-            "post": _hook_operation(secured),
-        },
+        **hook_paths,
         "/cds-services/{service_id}/feedback": {
             "parameters": [_service_id_parameter()],
             "post": _feedback_operation(secured),
@@ -96,10 +97,10 @@ def _discovery_operation(secured: list) -> dict:
     }
 
 
-def _hook_operation(secured: list) -> dict:
+def _hook_operation(service, secured: list) -> dict:
     return _post_operation(
-        "callService", "Call a CDS service with a hook request; answers cards.", secured,
-        request_schema=_ref("HookRequest"),
+        f"call-{service.id}", f"Call {service.id} with a {service.hook} request; answers cards.",
+        secured, request_schema=_ref(f"HookRequest-{service.id}"),
         ok=_json_response("The cards (maybe none).", _ref("HookResponse")),
         errors=("400", "401", "404", "405", "412", "413", "415"))
 
@@ -159,7 +160,7 @@ def _schemas(config: Config) -> dict:
             "error": {"type": "string"}, "field": {"type": "string"}}},
         "Coding": _coding_schema(),
         "Discovery": _discovery_schema(),
-        "HookRequest": _hook_request_schema(config),
+        **{f"HookRequest-{service.id}": _hook_request_schema(config, service) for service in SERVICES},
         "FhirAuthorization": _fhir_authorization_schema(),
         "HookResponse": _hook_response_schema(),
         "Card": _card_schema(),
@@ -171,6 +172,21 @@ def _schemas(config: Config) -> dict:
 
 def _string(**extra) -> dict:
     return {"type": "string", "minLength": 1, **extra}
+
+
+# Strings the service stores or hashes: no NUL (PostgreSQL cannot hold it).
+NO_NUL = "^[^\\u0000]*$"
+# Card and suggestion ids as the feedback endpoint checks them (service/feedback.py).
+ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# RFC 6750 b64token, as the hook endpoint checks fhirAuthorization.access_token.
+BEARER_TOKEN_PATTERN = "^[A-Za-z0-9\\-._~+/]+=*$"
+
+
+def _text(max_length: int | None = None, nullable: bool = False) -> dict:
+    """A non-blank string without NUL, as the service checks stored strings."""
+    limit = {"maxLength": max_length} if max_length else {}
+    return {"type": ["string", "null"] if nullable else "string", "minLength": 1, **limit,
+            "allOf": [{"pattern": "\\S"}, {"pattern": NO_NUL}]}
 
 
 def _coding_schema() -> dict:
@@ -188,13 +204,16 @@ def _discovery_schema() -> dict:
         "services": {"type": "array", "items": service}}}
 
 
-def _hook_request_schema(config: Config) -> dict:
+def _hook_request_schema(config: Config, service) -> dict:
     limits = config.server
     bundle = {"type": "object", "required": ["resourceType"], "properties": {
         "resourceType": {"const": "Bundle"},
         "entry": {"type": "array", "maxItems": limits.max_bundle_entries, "items": {
             "type": "object", "required": ["resource"], "properties": {
-                "resource": {"type": "object", "required": ["resourceType"]}}}}}}
+                "resource": {"type": "object", "required": ["resourceType"],
+                             "properties": {"resourceType": {"type": "string"}}}}}}}}
+    kinds = {"string": {"type": "string", "minLength": 1, "pattern": NO_NUL},
+             "string-list": {"type": "array", "items": _string()}, "bundle": bundle}
     return {
         "type": "object",
         "required": ["hook", "hookInstance", "context"],
@@ -202,18 +221,24 @@ def _hook_request_schema(config: Config) -> dict:
                        f"{limits.max_json_depth} levels, strings at most "
                        f"{limits.max_string_length} characters (else 413/400).",
         "properties": {
-            "hook": {"type": "string", "enum": sorted({s.hook for s in SERVICES})},
+            "hook": {"const": service.hook},
             "hookInstance": {"type": "string", "format": "uuid"},
-            "fhirServer": {"type": "string", "format": "uri", "pattern": "^https?://"},
-            "fhirAuthorization": _ref("FhirAuthorization"),
-            "context": {"type": "object", "properties": {
-                "userId": _string(), "patientId": _string(), "encounterId": _string(),
-                "selections": {"type": "array", "items": _string()},
-                "draftOrders": bundle, "medications": bundle}},
-            "prefetch": {"type": "object", "additionalProperties": {
-                "type": ["object", "null"], "required": ["resourceType"]}},
+            "fhirServer": {"type": ["string", "null"], "format": "uri",
+                           "pattern": "^https?://[^/?#@\\s]+"},
+            "fhirAuthorization": {"anyOf": [_ref("FhirAuthorization"), {"type": "null"}]},
+            "context": {
+                "type": "object",
+                "required": [field.name for field in service.context if field.required],
+                "properties": {field.name: kinds[field.kind] for field in service.context}},
+            # A value that is no readable resource counts as unavailable data (a card says
+            # so), not as a bad request; keys the service did not ask for are ignored.
+            "prefetch": {"type": ["object", "null"],
+                         "additionalProperties": {"type": ["object", "null"]}},
         },
-        "dependentRequired": {"fhirAuthorization": ["fhirServer"]},
+        # fhirAuthorization (not null) needs a fhirServer (not null)
+        "if": {"required": ["fhirAuthorization"],
+               "properties": {"fhirAuthorization": {"type": "object"}}},
+        "then": {"required": ["fhirServer"], "properties": {"fhirServer": {"type": "string"}}},
     }
 
 
@@ -222,9 +247,10 @@ def _fhir_authorization_schema() -> dict:
         "type": "object",
         "required": ["access_token", "token_type", "expires_in", "scope", "subject"],
         "properties": {
-            "access_token": _string(), "token_type": {"type": "string", "pattern": "^[Bb]earer$"},
+            "access_token": _string(pattern=BEARER_TOKEN_PATTERN),
+            "token_type": {"type": "string", "pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},
             "expires_in": {"type": "integer"}, "scope": _string(), "subject": _string(),
-            "patient": _string(),
+            "patient": {"description": "Not read by this service (any value is accepted)."},
         },
     }
 
@@ -271,18 +297,25 @@ def _link_schema() -> dict:
 
 
 def _feedback_request_schema() -> dict:
-    item = {
-        "type": "object",
-        "required": ["card", "outcome", "outcomeTimestamp"],
-        "properties": {
-            "card": _string(),
-            "outcome": {"enum": ["accepted", "overridden"]},
-            "acceptedSuggestions": {"type": "array", "items": {
-                "type": "object", "required": ["id"], "properties": {"id": _string()}}},
-            "overrideReason": {"type": "object", "properties": {
-                "reason": _ref("Coding"), "userComment": {"type": "string"}}},
-            "outcomeTimestamp": {"type": "string", "format": "date-time"},
-        },
+    """As service/feedback.py checks it: suggestions only with `accepted`, a reason only
+    with `overridden` (either may be null), ids as the service writes them."""
+    common = {
+        "card": {"type": "string", "pattern": ID_PATTERN},
+        "outcomeTimestamp": {"type": "string", "format": "date-time"},
     }
+    suggestion = {"type": "object", "required": ["id"],
+                  "properties": {"id": {"type": "string", "pattern": ID_PATTERN}}}
+    coding = {"type": ["object", "null"], "required": ["system", "code"], "properties": {
+        "system": _text(256), "code": _text(128), "display": _text(256, nullable=True)}}
+    reason = {"type": ["object", "null"], "properties": {
+        "reason": coding, "userComment": {"type": ["string", "null"]}}}
+    accepted = {"type": "object", "required": ["card", "outcome", "outcomeTimestamp"],
+                "properties": {**common, "outcome": {"const": "accepted"},
+                               "acceptedSuggestions": {"type": ["array", "null"], "items": suggestion},
+                               "overrideReason": {"type": "null"}}}
+    overridden = {"type": "object", "required": ["card", "outcome", "outcomeTimestamp"],
+                  "properties": {**common, "outcome": {"const": "overridden"},
+                                 "acceptedSuggestions": {"type": "null"},
+                                 "overrideReason": reason}}
     return {"type": "object", "required": ["feedback"], "properties": {
-        "feedback": {"type": "array", "minItems": 1, "items": item}}}
+        "feedback": {"type": "array", "minItems": 1, "items": {"oneOf": [accepted, overridden]}}}}

@@ -18,6 +18,7 @@ from .errors import ApiError, bad_request
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
+_URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 FHIR_AUTHORIZATION_FIELDS = {
     "access_token": str, "token_type": str, "expires_in": int, "scope": str, "subject": str,
 }
@@ -82,6 +83,18 @@ def _check_string(value: str, limits: ServerConfig) -> None:
         raise bad_request("body", f"a string is longer than {limits.max_string_length} characters")
 
 
+def is_storable_text(value: str) -> bool:
+    """Text both databases keep: valid Unicode (no lone surrogate such as \ud800, which
+    JSON escapes can carry) and no NUL (PostgreSQL text cannot hold it)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_hook_call(body: object, service: ServiceDeclaration, limits: ServerConfig) -> HookCall:
     if not isinstance(body, dict):
         raise bad_request("body", "must be a JSON object")
@@ -114,6 +127,8 @@ def _check_context_field(context: dict, spec: ContextField, limits: ServerConfig
     value = context[spec.name]
     if spec.kind == "string" and not (isinstance(value, str) and value):
         raise bad_request(where, "must be a non-empty string")
+    if spec.kind == "string" and not is_storable_text(value):
+        raise bad_request(where, "must be valid Unicode text without NUL characters")
     if spec.kind == "string-list" and not (
         isinstance(value, list) and all(isinstance(item, str) and item for item in value)
     ):
@@ -178,6 +193,8 @@ def _is_uuid(value: str) -> bool:
 
 
 def _is_http_url(value: str) -> bool:
+    if not _URI_CHARACTERS.fullmatch(value):  # RFC 3986: ASCII, no space, backslash or quote
+        return False
     try:
         parts = urlsplit(value)
         return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -58,6 +58,10 @@ def _options(host: str, port: int, workers: int, threads: int) -> dict:
         "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,
+        # Forwarded headers are trusted only from [server] trusted_proxies (service/proxy.py),
+        # not from gunicorn's default 127.0.0.1.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
         # Access logs would carry URLs only, but stay off: the JSON app log covers requests.
         "accesslog": None,
         "errorlog": "-",

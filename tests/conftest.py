@@ -34,10 +34,15 @@ def merged(base: dict, extra: dict) -> dict:
 
 
 @pytest.fixture
-def make_app(tmp_path):
-    """create_app with a private instance folder (SQLite store) plus the given overrides."""
+def make_app(tmp_path, request):
+    """create_app with a private instance folder (SQLite store) plus the given overrides;
+    when the test uses the `fhir_server` fixture, its /fhir base is an allowed FHIR server."""
+    defaults = {"server": {"instance_path": str(tmp_path / "instance")}}
+    if "fhir_server" in request.fixturenames:
+        defaults["fhir"] = {"allowed_servers": [request.getfixturevalue("fhir_server").url_for("/fhir")]}
+
     def build(**overrides):
-        config = merged({"server": {"instance_path": str(tmp_path / "instance")}}, overrides)
+        config = merged(defaults, overrides)
         app = create_app(config)
         app.testing = True
         return app

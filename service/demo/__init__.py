@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Flask, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, jsonify, render_template, request
 from markdown_it import MarkdownIt
 
 from cards.catalog import render_catalog
@@ -19,10 +19,12 @@ from fhir_fixtures import PATIENT_VIEW_STORIES, all_stories
 from fhir_fixtures.fhir_server import InMemoryFhir, fhir_blueprint, simulated_failures
 from fhir_fixtures.requests import PATIENT_VIEW, hook_request
 
+from ..fhir_access import DEMO_FHIR_PATH, own_base_url
+from ..request_checks import read_json_body
 from .chart import patient_chart
 from .orders import FREQUENCIES, PRODUCTS, OrderError, OrderForm, draft_medication_request
 
-FHIR_PREFIX = "/demo/fhir"
+FHIR_PREFIX = DEMO_FHIR_PATH
 MAX_RENDER_CHARS = 100_000
 # CommonMark without raw HTML (escaped, never passed through), plus GFM tables and ~~strike~~.
 _markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
@@ -62,7 +64,7 @@ def demo_blueprint(stories: dict[str, dict], state) -> Blueprint:
 
     @blueprint.post("/api/hook-request")
     def build_hook_request():
-        body = request.get_json(silent=True)
+        body = read_json_body(request, state.config.server)
         body = body if isinstance(body, dict) else {}
         story = stories.get(str(body.get("patientId")))
         hook = body.get("hook", "order-sign")
@@ -80,7 +82,7 @@ def demo_blueprint(stories: dict[str, dict], state) -> Blueprint:
 
     @blueprint.post("/api/render")
     def render():
-        body = request.get_json(silent=True)
+        body = read_json_body(request, state.config.server)
         texts = body.get("markdown") if isinstance(body, dict) else None
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) \
                 or sum(map(len, texts)) > MAX_RENDER_CHARS:
@@ -97,5 +99,6 @@ def composed_draft(body: dict, story: dict) -> dict:
 
 
 def _fhir_server_url() -> str:
-    """The demo FHIR server as the service must reach it: absolute, from the request host."""
-    return url_for("demo_fhir.metadata", _external=True).removesuffix("/metadata")
+    """The demo FHIR server as the service reaches itself: its own listening address, the
+    one FHIR server allowed without configuration (never the Host header's)."""
+    return (own_base_url(request.environ) or "") + DEMO_FHIR_PATH

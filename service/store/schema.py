@@ -46,8 +46,11 @@ feedback = Table(
     Column("has_user_comment", Boolean, nullable=False, default=False),
     Column("outcome_at", DateTime, nullable=False),  # UTC, naive
     Column("received_at", DateTime, nullable=False),  # UTC, naive
+    # A hash of the item's content: a client retrying a request stores its items once.
+    Column("item_key", String(64), nullable=True),
     Index("ix_feedback_card_uuid", "card_uuid"),
     Index("ix_feedback_received_at", "received_at"),
+    Index("uq_feedback_item_key", "item_key", unique=True),
 )
 
 # JWT ids seen, for replay protection across processes and instances.

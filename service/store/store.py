@@ -1,6 +1,8 @@
 """The store: cards issued, feedback received and the JWT replay cache, on SQLite or PostgreSQL."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import weakref
@@ -40,6 +42,12 @@ class FeedbackItem:
     reason_code: str = ""
     reason_display: str = ""
     has_user_comment: bool = False
+
+
+@dataclass(frozen=True)
+class StoredFeedback:
+    new_items: list[FeedbackItem]  # not stored before (a retry's items are not new)
+    unknown: int  # new items about a card this service never issued
 
 
 @dataclass(frozen=True)
@@ -132,8 +140,10 @@ class Store:
                          at=row.overridden_at) for row in rows]
 
     # -- feedback ------------------------------------------------------------------------
-    def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
-        """Keep all items or none. Returns how many refer to a card this service never issued."""
+    def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> "StoredFeedback":
+        """Keep all items or none; an item stored before (same content: a client's retry)
+        is not stored again. Says which items are new and how many of those refer to a
+        card this service never issued."""
         now = utcnow()
         uuids = {item.card for item in items}
         with self.engine.begin() as connection:
@@ -142,9 +152,13 @@ class Store:
             issued = {row.card_uuid: row for row in connection.execute(
                 select(*_OVERRIDE_SOURCE).where(cards_table.c.card_uuid.in_(uuids)))}
             rows = [_feedback_row(item, service_id, item.card in issued, now) for item in items]
-            connection.execute(feedback_table.insert(), rows)
-            _replace_overrides(connection, items, issued, now)
-        return sum(1 for item in items if item.card not in issued)
+            inserted = set(connection.scalars(
+                self._insert(feedback_table)
+                .on_conflict_do_nothing(index_elements=[feedback_table.c.item_key])
+                .returning(feedback_table.c.item_key), rows))
+            new = [item for item, row in zip(items, rows) if row["item_key"] in inserted]
+            _replace_overrides(connection, new, issued, now)
+        return StoredFeedback(new_items=new, unknown=sum(1 for item in new if item.card not in issued))
 
     # -- JWT replay cache ----------------------------------------------------------------
     def claim_jti(self, jti: str, expires_at: datetime) -> bool:
@@ -272,7 +286,16 @@ def _feedback_row(item: FeedbackItem, service_id: str, card_known: bool, now: da
         "has_user_comment": item.has_user_comment,
         "outcome_at": utc_naive(item.outcome_at),
         "received_at": now,
+        "item_key": feedback_item_key(service_id, item),
     }
+
+
+def feedback_item_key(service_id: str, item: FeedbackItem) -> str:
+    """Equal for equal items: what the clinician did with which card, and when."""
+    content = [service_id, item.card, item.outcome, utc_naive(item.outcome_at).isoformat(),
+               list(item.accepted_suggestions), item.reason_system, item.reason_code,
+               item.reason_display, item.has_user_comment]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
 
 
 def reading(engine: Engine):

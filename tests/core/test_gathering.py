@@ -157,7 +157,8 @@ def test_one_503_is_retried_and_recovers(client, fhir_server):
     assert "data-unavailable" not in topics(response.json)
 
 
-def test_connection_refused_becomes_unavailable(client):
+def test_connection_refused_becomes_unavailable(make_app):
+    client = make_app(fhir={"allowed_servers": ["http://127.0.0.1:9/fhir"]}).test_client()
     response = post(client, hook_request(prefetch={"patient": patient()}, fhir_server="http://127.0.0.1:9/fhir"))
     assert response.status_code == 200
     assert topics(response.json)["data-unavailable"] == "warning"

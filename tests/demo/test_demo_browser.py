@@ -38,9 +38,13 @@ def page(browser):
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # The page is served with a Content-Security-Policy: a blocked script, style or call
+    # shows only as a console error, so those count too.
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
     yield page
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript or CSP errors on the page: {errors}"
 
 
 def test_sign_baclofen_for_renal_failure_and_accept_the_suggestion(
@@ -110,6 +114,13 @@ def test_patient_view_next_steps_and_feedback_to_the_patient_view_service(page, 
 
     rows = stored_feedback(demo_app, card_uuid)
     assert [row.outcome for row in rows] == ["accepted"] and rows[0].card_known
+
+
+def test_rules_page_renders_under_its_content_security_policy(page, served_demo):
+    response = page.goto(f"{served_demo.url}/demo/rules")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert page.locator("table").count() > 0  # the catalog's tables, styled by demo.css
+    assert page.evaluate("getComputedStyle(document.body).fontFamily") != ""
 
 
 def stored_feedback(app, card_uuid: str) -> list:

@@ -128,10 +128,15 @@ def app_config(tmp_path: Path, jwks_files: dict[str, Path] | None, **sections) -
 
 
 @pytest.fixture
-def secure_app(tmp_path, jwks_files):
+def secure_app(tmp_path, jwks_files, request):
+    """The app trusting issuers A and B; the test's `fhir_server`, if it uses one, is
+    issuer A's FHIR server."""
     from service.app import create_app
 
-    return create_app(app_config(tmp_path, jwks_files))
+    config = app_config(tmp_path, jwks_files)
+    if "fhir_server" in request.fixturenames:
+        config["auth"]["issuers"][0]["fhir_servers"] = [fhir_base(request.getfixturevalue("fhir_server"))]
+    return create_app(config)
 
 
 @pytest.fixture

@@ -187,21 +187,6 @@ def test_non_cds_endpoints_need_no_token(client, path):
     assert client.get(path).status_code != 401
 
 
-def test_audience_without_public_url_is_the_request_url(tmp_path, jwks_files, keys):
-    config = app_config(tmp_path, jwks_files)
-    config["server"]["public_url"] = ""
-    client = create_app(config).test_client()
-    url = "http://cds.internal:8080" + DISCOVERY_PATH
-    token = sign(claims_for(url), keys["a_es384"])
-    response = client.get(DISCOVERY_PATH + "?x=1", base_url="http://cds.internal:8080",
-                          headers=bearer(token))
-    assert response.status_code == 200
-    token = sign(claims_for(url), keys["a_es384"])
-    response = client.get(DISCOVERY_PATH, base_url="http://other.internal:8080",
-                          headers=bearer(token))
-    assert_bare_401(response)
-
-
 def test_without_issuers_the_app_runs_unauthenticated(tmp_path):
     client = create_app(app_config(tmp_path, None)).test_client()
     assert client.get(DISCOVERY_PATH).status_code == 200

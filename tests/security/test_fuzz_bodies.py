@@ -35,7 +35,7 @@ def client():
     """Unauthenticated, so every body reaches the checks; no FHIR server is reachable."""
     app = create_app({
         "server": {"instance_path": tempfile.mkdtemp(prefix="baclofen-cds-fuzz-"), **LIMITS},
-        "fhir": {"allowed_servers": ["http://127.0.0.1:9/*"], "retries": 0,
+        "fhir": {"allowed_servers": ["http://127.0.0.1:9/fhir"], "retries": 0,
                  "total_timeout": 0.5},
     })
     return app.test_client()

@@ -11,7 +11,7 @@ import pytest
 from service.auth import is_loopback, startup_check
 from service.config import ConfigError, validate_config
 
-from .conftest import ISSUER_A, REPO_ROOT, auth_config
+from .conftest import ISSUER_A, PUBLIC_URL, REPO_ROOT, auth_config
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost",
@@ -45,19 +45,20 @@ def test_allow_unauthenticated_serves_anywhere_with_a_warning(by_flag):
 
 
 def test_with_issuers_any_host_is_fine(jwks_files):
-    config = validate_config({"auth": auth_config(jwks_files)})
+    config = validate_config({"auth": auth_config(jwks_files), "server": {"public_url": PUBLIC_URL}})
     assert startup_check(config, "0.0.0.0", allow_unauthenticated=False) == []
 
 
 def test_with_issuers_a_missing_key_file_is_refused(tmp_path):
-    config = validate_config({"auth": {"issuers": [
+    config = validate_config({"server": {"public_url": PUBLIC_URL}, "auth": {"issuers": [
         {"iss": ISSUER_A, "jwks_file": str(tmp_path / "nope.json")}]}})
     with pytest.raises(ConfigError, match="nope.json"):
         startup_check(config, "127.0.0.1", allow_unauthenticated=False)
 
 
 def test_relative_jwks_file_is_resolved_from_the_config_folder():
-    config = validate_config({"base_dir": str(REPO_ROOT / "docs"), "auth": {"issuers": [
+    config = validate_config({"base_dir": str(REPO_ROOT / "docs"),
+                              "server": {"public_url": PUBLIC_URL}, "auth": {"issuers": [
         {"iss": "https://sandbox.cds-hooks.org", "jwks_file": "sandbox-jwks.json"}]}})
     assert startup_check(config, "0.0.0.0", allow_unauthenticated=False) == []
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from cards.knowledge import load_knowledge
 from fhir_fixtures import load_story, story_ids
 from fhir_fixtures.fhir_server import InMemoryFhir, create_fhir_app, simulated_failures
 from fhir_fixtures.requests import HOOKS, hook_request
 from service import create_app
+from service.declarations import prefetch_templates
 from tests.cds_spec import assert_valid_response
 from tests.fhir_server_helpers import serve_wsgi
 from tests.story_checks import assert_cards_seen
@@ -36,9 +38,10 @@ def fixture_fhir(stories):
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(tmp_path_factory, healthy_fhir, failing_fhir):
     app = create_app({"server": {"instance_path": str(tmp_path_factory.mktemp("instance"))},
-                      "fhir": {"total_timeout": FHIR_BUDGET_SECONDS},
+                      "fhir": {"total_timeout": FHIR_BUDGET_SECONDS,
+                               "allowed_servers": [healthy_fhir.url, failing_fhir.url]},
                       "runahead": {"enabled": False}})  # each case fetches (tests/core/test_runahead.py)
     app.testing = True
     return app.test_client()
@@ -51,9 +54,9 @@ def healthy_fhir(fixture_fhir):
 
 
 @pytest.fixture(scope="module")
-def failing_fhir(fixture_fhir, stories, services):
+def failing_fhir(fixture_fhir, stories):
     """The same data, failing the queries the stories say are unavailable."""
-    templates = services["order-sign"]["prefetch"]
+    templates = prefetch_templates(load_knowledge())
     app = create_fhir_app(fixture_fhir, simulated_failures(stories.values(), templates),
                           timeout_seconds=FHIR_BUDGET_SECONDS * 2)
     with serve_wsgi(app) as served:
