@@ -12,7 +12,15 @@ from tests.core.builders import hook_request, patient
 from tests.core.test_gathering import post, serve_normal_patient
 
 TOKEN = "ehr-access-token-for-this-patient"
-QUERIES_PER_CALL = 6  # conditions, meds and four labs (the patient is prefetched)
+PREFETCHED = {"patient"}  # what order() sends; every other declared query is fetched
+
+
+def queries_per_call(client) -> int:
+    """One FHIR query per prefetch the order services declare, less what order() prefetches."""
+    services = client.get("/cds-services").json["services"]
+    declared = [set(s["prefetch"]) for s in services if s["hook"] in ("order-select", "order-sign")]
+    assert declared[0] == declared[1] and PREFETCHED < declared[0]
+    return len(declared[0] - PREFETCHED)
 
 
 def order(hook: str, fhir_server, token: str = TOKEN) -> dict:
@@ -29,7 +37,7 @@ def test_order_sign_reuses_what_order_select_fetched(client, fhir_server):
     select = post(client, order("order-select", fhir_server), "baclofen-order-select")
     sign = post(client, order("order-sign", fhir_server))
     assert select.status_code == sign.status_code == 200
-    assert len(fhir_server.log) == QUERIES_PER_CALL
+    assert len(fhir_server.log) == queries_per_call(client)
     summaries = lambda response: sorted(card["summary"] for card in response.json["cards"])  # noqa: E731
     assert summaries(select) == summaries(sign)
     assert "Age 76: start baclofen low (5 mg up to three times daily)" in summaries(sign)
@@ -39,8 +47,9 @@ def test_another_token_fetches_again(client, fhir_server):
     serve_normal_patient(fhir_server)
     post(client, order("order-select", fhir_server), "baclofen-order-select")
     post(client, order("order-sign", fhir_server, token="another-users-token"))
-    assert len(fhir_server.log) == 2 * QUERIES_PER_CALL
-    assert authorizations(fhir_server)[QUERIES_PER_CALL:] == ["Bearer another-users-token"] * QUERIES_PER_CALL
+    queries = queries_per_call(client)
+    assert len(fhir_server.log) == 2 * queries
+    assert authorizations(fhir_server)[queries:] == ["Bearer another-users-token"] * queries
 
 
 def test_another_patient_fetches_again(client, fhir_server):
@@ -53,8 +62,9 @@ def test_another_patient_fetches_again(client, fhir_server):
     body["prefetch"]["patient"] = other
     body["context"]["draftOrders"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/pat-2"}
     assert post(client, body).status_code == 200
-    second = [request for request, _ in fhir_server.log][QUERIES_PER_CALL:]
-    assert len(second) == QUERIES_PER_CALL
+    queries = queries_per_call(client)
+    second = [request for request, _ in fhir_server.log][queries:]
+    assert len(second) == queries
     assert {request.args.get("patient") for request in second} == {"pat-2"}
 
 
@@ -63,7 +73,7 @@ def test_run_ahead_can_be_switched_off(make_app, fhir_server):
     serve_normal_patient(fhir_server)
     post(client, order("order-select", fhir_server), "baclofen-order-select")
     post(client, order("order-sign", fhir_server))
-    assert len(fhir_server.log) == 2 * QUERIES_PER_CALL
+    assert len(fhir_server.log) == 2 * queries_per_call(client)
 
 
 def test_the_token_itself_is_never_kept(make_app, fhir_server):
@@ -71,7 +81,7 @@ def test_the_token_itself_is_never_kept(make_app, fhir_server):
     serve_normal_patient(fhir_server)
     post(app.test_client(), order("order-sign", fhir_server))
     cache = cache_of(app.extensions["baclofen_cds"].fhir)
-    assert len(cache) == QUERIES_PER_CALL
+    assert len(cache) == queries_per_call(app.test_client())
     assert not any(TOKEN in str(key) for key in cache._cache)
 
 

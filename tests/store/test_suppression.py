@@ -70,10 +70,18 @@ def override(client, card: dict, reason: str = "benefit-outweighs-risk") -> None
     assert response.status_code == 200, response.get_json()
 
 
-def suggested_dose(card: dict) -> tuple[str, float]:
+# The one target for the 76-year-old's draft (catalog v2, one plan per order): 15 mg/day, the
+# older-adult start dose, lower than the renal half; 20 mg tablets cannot make it, so the
+# suggestion switches to three 5 mg tablets once daily.
+TARGET = ("update", "15 mg once daily (15 mg/day)", 3, "baclofen 5 MG Oral Tablet")
+
+
+def suggested_dose(card: dict) -> tuple[str, str, float, str]:
+    """What the first suggestion writes: action type, dose text, tablets per dose, product."""
     action = card["suggestions"][0]["actions"][0]
-    dose = action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
-    return action["type"], dose["value"]
+    dosage = action["resource"]["dosageInstruction"][0]
+    tablets = dosage["doseAndRate"][0]["doseQuantity"]["value"]
+    return action["type"], dosage["text"], tablets, action["resource"]["medicationCodeableConcept"]["text"]
 
 
 def suppressions(store) -> list[tuple[str, str, str]]:
@@ -99,12 +107,12 @@ def age_store(store, days: float) -> None:
 def test_an_overridden_warning_is_not_shown_again_in_the_same_order(client, store):
     first = call(client, order())
     assert first["renal-reduce"]["summary"].startswith("eGFR 45 mL/min/1.73m2")
-    assert suggested_dose(first["renal-reduce"]) == ("update", 1.5)  # 30 mg/day of 20 mg tablets
+    assert suggested_dose(first["renal-reduce"]) == TARGET
     override(client, first["renal-reduce"])
 
     again = call(client, order())
     assert "renal-reduce" not in again
-    assert suggested_dose(again["start-dose-high"]) == ("update", 15)  # not overridden: still there
+    assert suggested_dose(again["start-dose-high"]) == TARGET  # not overridden: still there
     signed = call(client, order("order-sign"))
     assert "renal-reduce" not in signed and "start-dose-high" in signed
     assert suppressions(store) == [("renal-reduce", "same-order", "benefit-outweighs-risk")] * 2
@@ -112,7 +120,7 @@ def test_an_overridden_warning_is_not_shown_again_in_the_same_order(client, stor
 
 def test_another_order_the_same_day_shows_the_card(client, store):
     override(client, call(client, order())["renal-reduce"])
-    assert suggested_dose(call(client, order(draft_id="another-order"))["renal-reduce"]) == ("update", 1.5)
+    assert suggested_dose(call(client, order(draft_id="another-order"))["renal-reduce"]) == TARGET
 
 
 def without_id(pills: float = 3) -> dict:
@@ -151,9 +159,9 @@ def test_a_site_sets_its_own_snooze_days(database_url, tmp_path):
 
 def test_a_changed_dose_brings_the_card_back(client, store):
     override(client, call(client, order())["renal-reduce"])
-    changed = call(client, order(pills=2))  # 40 mg/day: halve to 20 mg/day = 1 tablet
+    changed = call(client, order(pills=2))  # 40 mg/day: the summary names the new dose
     assert changed["renal-reduce"]["summary"].endswith("reduce baclofen (40 mg/day) by half")
-    assert suggested_dose(changed["renal-reduce"]) == ("update", 1)
+    assert suggested_dose(changed["renal-reduce"]) == TARGET  # the start dose still sets the target
     assert suppressions(store) == []
 
 
@@ -187,7 +195,7 @@ def test_a_snoozing_reason_hides_the_topic_for_this_patient_on_the_next_days_ord
     assert "renal-reduce" not in next_order and "start-dose-high" in next_order
     assert suppressions(store) == [("renal-reduce", "snooze", "tolerated-dose")]
     other_patient = call(client, order(draft_id="next-day-order", patient_id="pat-2"))
-    assert suggested_dose(other_patient["renal-reduce"]) == ("update", 1.5)
+    assert suggested_dose(other_patient["renal-reduce"]) == TARGET
 
 
 def test_a_snooze_ends_after_its_days(client, store):
