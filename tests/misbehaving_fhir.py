@@ -74,6 +74,7 @@ class MisbehavingFhir:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/fhir"
         self._closed = False
+        gzip_bomb(), many_entries_bundle()  # built before serving, not within a call's budget
         threading.Thread(target=self._accept, daemon=True, name="misbehaving-fhir").start()
 
     def _accept(self) -> None:

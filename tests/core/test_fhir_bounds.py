@@ -29,7 +29,7 @@ MISBEHAVIOURS = {"gzip_bomb": "too large", "endless": "too large", "trickle": "t
 def service(tmp_path):
     def serve(**fhir):
         app = create_app({"server": {"instance_path": str(tmp_path / "instance")},
-                          "fhir": {"total_timeout": 1.0, **fhir}})
+                          "fhir": fhir})
         return serve_wsgi(app)
     return serve
 
