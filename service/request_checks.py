@@ -4,12 +4,12 @@ Every failure is an ApiError naming the field, so an integrator can fix the requ
 """
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import orjson
 from flask import Request
 
 from .config import ServerConfig
@@ -51,35 +51,42 @@ def read_json_body(request: Request, limits: ServerConfig) -> object:
     if len(raw) > limits.max_body_bytes:
         raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
     try:
-        data = json.loads(raw)
-    except RecursionError:
-        raise bad_request("body", "JSON nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):  # orjson stops at 1024 levels
+            raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels") from None
         raise ApiError(400, f"body is not valid JSON: {exc}", "body") from None
-    check_json_limits(data, limits)
+    check_json_limits(data, limits, len(raw))
     return data
 
 
-def check_json_limits(data: object, limits: ServerConfig) -> None:
-    """Depth and string length limits, walked iteratively (no recursion to exhaust)."""
+def check_json_limits(data: object, limits: ServerConfig, body_bytes: int | None = None) -> None:
+    """Depth and string length limits, walked iteratively (no recursion to exhaust). Only
+    containers are pushed; strings are looked at only when the body is long enough to hold
+    one over the limit (a typical request is far shorter than the string limit)."""
+    strings = body_bytes is None or body_bytes > limits.max_string_length
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > limits.max_json_depth:
             raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels")
         if isinstance(value, dict):
-            for key, item in value.items():
-                _check_string(key, limits)
-                stack.append((item, depth + 1))
+            items = value.values()
+            if strings:
+                _check_strings(value.keys(), limits)
         elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            _check_string(value, limits)
+            items = value
+        else:
+            items = (value,)
+        if strings:
+            _check_strings(items, limits)
+        stack.extend((item, depth + 1) for item in items if isinstance(item, (dict, list)))
 
 
-def _check_string(value: str, limits: ServerConfig) -> None:
-    if len(value) > limits.max_string_length:
-        raise bad_request("body", f"a string is longer than {limits.max_string_length} characters")
+def _check_strings(values, limits: ServerConfig) -> None:
+    for value in values:
+        if isinstance(value, str) and len(value) > limits.max_string_length:
+            raise bad_request("body", f"a string is longer than {limits.max_string_length} characters")
 
 
 def check_hook_call(body: object, service: ServiceDeclaration, limits: ServerConfig) -> HookCall:
