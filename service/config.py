@@ -103,6 +103,9 @@ class StoreConfig(Section):
     patient_hash_key: str = Field("", description="Secret of the keyed hash of patient ids. "
                                   "Empty: generated once into the instance folder.")
     retention_days: int = Field(365, gt=0, description="Default age for `baclofen-cds purge`.")
+    record_batch_seconds: float = Field(0.1, gt=0, le=10, description="Cards issued are written in "
+                                        "one batch per this many seconds, off the hook call's path "
+                                        "(a killed worker loses at most this window; docs/store.md).")
 
 
 class AdminConfig(Section):

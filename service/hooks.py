@@ -160,8 +160,8 @@ def _record(call: HookCall, cards: list[dict], state) -> None:
     if state.store is None or not cards:
         return
     try:
-        state.store.record_cards(call.service.id, call.service.hook, call.hook_instance,
-                                 call.patient_id, cards)
+        state.store.record_cards_later(call.service.id, call.service.hook, call.hook_instance,
+                                       call.patient_id, cards)
     except Exception:  # noqa: BLE001 - logged, and the clinician still gets the cards
         log.exception("could not record cards", extra={
             "event": "store_failed", "hook_instance": call.hook_instance})

@@ -45,8 +45,16 @@ def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> 
         "errorlog": "-",
         "loglevel": "info",
         "child_exit": lambda _server, worker: metrics.mark_worker_dead(worker.pid),
+        "worker_exit": _flush_cards,
     }
     _Gunicorn(config, options).run()
+
+
+def _flush_cards(_server, worker) -> None:
+    """Write the cards the stopping worker still holds (store/batch.py)."""
+    state = getattr(worker.wsgi, "extensions", {}).get("baclofen_cds")
+    if state is not None and state.store is not None:
+        state.store.flush()
 
 
 def _bind(host: str, port: int) -> str:

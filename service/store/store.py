@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from . import migrate
+from .batch import CardBatcher
 from .keys import hash_patient_id, patient_hash_key
 from .schema import cards as cards_table
 from .schema import feedback as feedback_table
@@ -60,31 +61,47 @@ def utcnow() -> datetime:
 
 
 class Store:
-    def __init__(self, engine: Engine, patient_key: bytes):
+    def __init__(self, engine: Engine, patient_key: bytes, batch_seconds: float = 0.1):
         self.engine = engine
         self._patient_key = patient_key
         self._is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._is_postgresql else sqlite.insert
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._claim_statement = _claim_statement(self._insert)
+        self._batcher = CardBatcher(self._insert_card_rows, batch_seconds)
 
     # -- cards ---------------------------------------------------------------------------
     def record_cards(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
                      cards: list[dict]) -> None:
         """Keep one row per card with one bulk INSERT, atomic (the caller logs a failure
         and still answers the hook call)."""
-        if not cards:
-            return
+        if cards:
+            self._insert_card_rows(self._card_rows(service_id, hook, hook_instance, patient_id, cards))
+
+    def record_cards_later(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
+                           cards: list[dict]) -> None:
+        """As record_cards, but written by the process's background batch (store/batch.py):
+        the hook call does not wait for the database."""
+        if cards:
+            self._batcher.add(self._card_rows(service_id, hook, hook_instance, patient_id, cards))
+
+    def flush(self) -> None:
+        """Write the cards queued by record_cards_later now."""
+        self._batcher.flush()
+
+    def _card_rows(self, service_id, hook, hook_instance, patient_id, cards) -> list[dict]:
         patient_hash = hash_patient_id(self._patient_key, patient_id or "")
         now = utcnow()
-        rows = [_card_row(card, service_id, hook, hook_instance, patient_hash, now)
-                for card in cards]
+        return [_card_row(card, service_id, hook, hook_instance, patient_hash, now) for card in cards]
+
+    def _insert_card_rows(self, rows: list[dict]) -> None:
         with self._hot_path() as connection:
             connection.execute(cards_table.insert(), rows)
 
     # -- feedback ------------------------------------------------------------------------
     def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> int:
         """Keep all items or none. Returns how many refer to a card this service never issued."""
+        self.flush()  # cards this process issued a moment ago are known cards
         now = utcnow()
         uuids = {item.card for item in items}
         with self.engine.begin() as connection:
@@ -125,6 +142,7 @@ class Store:
     def purge(self, older_than: datetime) -> PurgeResult:
         """Delete cards and feedback older than the cutoff, and every expired JWT id."""
         cutoff = utc_naive(older_than)
+        self.flush()
         with self.engine.begin() as connection:
             cards = connection.execute(
                 delete(cards_table).where(cards_table.c.issued_at < cutoff)).rowcount
@@ -135,11 +153,13 @@ class Store:
         return PurgeResult(cards=cards, feedback=feedback, jwt_ids=jtis)
 
     def counts(self) -> dict[str, int]:
+        self.flush()
         with reading(self.engine) as connection:
             return {table.name: connection.scalar(select(func.count()).select_from(table))
                     for table in (cards_table, feedback_table, jwt_ids)}
 
     def close(self) -> None:
+        self.flush()
         self.engine.dispose()
 
 
@@ -264,4 +284,4 @@ def open_store(config) -> Store:
     engine = open_engine(config)
     migrate.upgrade(engine)
     key = patient_hash_key(config.store.patient_hash_key, Path(config.instance_path))
-    return Store(engine, key)
+    return Store(engine, key, config.store.record_batch_seconds)

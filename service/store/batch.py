@@ -1,0 +1,69 @@
+"""Cards recorded off the hook call's path: queued in memory, written in batches.
+
+A hook call only builds its rows (the patient's keyed hash, the time issued) and queues
+them; a background thread of the process writes everything queued with one INSERT every
+`interval` seconds. Queued rows are also written on `flush()` (before the store reads or
+writes anything that depends on them: feedback, the report, purge), at interpreter exit
+and when the worker stops. A process killed with SIGKILL loses at most the rows of the last
+batch window; feedback is never queued (docs/store.md, "Durability").
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+
+DEFAULT_INTERVAL = 0.1  # seconds between two writes
+MAX_QUEUED_ROWS = 50_000  # a store that is down must not grow the worker without bound
+
+log = logging.getLogger("baclofen_cds")
+
+
+class CardBatcher:
+    def __init__(self, write_rows, interval: float = DEFAULT_INTERVAL):
+        self._write_rows = write_rows  # one atomic INSERT of a list of rows
+        self._interval = interval
+        self._rows: list[dict] = []
+        self._lock = threading.Lock()  # guards _rows
+        self._write_lock = threading.Lock()  # one write at a time, in order
+        self._pid: int | None = None
+        self.dropped = 0
+        atexit.register(self.flush)
+
+    def add(self, rows: list[dict]) -> None:
+        with self._lock:
+            if len(self._rows) + len(rows) > MAX_QUEUED_ROWS:
+                self.dropped += len(rows)
+                log.error("card record queue full: cards not recorded", extra={"event": "store_failed"})
+                return
+            self._rows.extend(rows)
+        self._ensure_thread()
+
+    def flush(self) -> None:
+        """Write everything queued so far, now, in this thread."""
+        with self._write_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return
+            try:
+                self._write_rows(rows)
+            except Exception:  # noqa: BLE001 - logged; the cards were shown all the same
+                log.exception("could not record cards", extra={"event": "store_failed"})
+
+    def _ensure_thread(self) -> None:
+        # One writer per process, started after gunicorn forks the worker.
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+        threading.Thread(target=self._run, daemon=True, name="card-batcher").start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            self.flush()
