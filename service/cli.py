@@ -10,9 +10,10 @@ from .config import Config, ConfigError, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-# With --demo a hook call fetches from /demo/fhir on the same server: sync workers would
-# wait on each other.
-DEMO_THREADS = 4
+# Threads per worker by default: calls that wait on a slow FHIR server must not hold up
+# the others (docs/performance.md, "Choosing the server"); with --demo a hook call fetches
+# from /demo/fhir on the same server, which needs threads too.
+DEFAULT_THREADS = 16
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,9 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     serve.add_argument("--threads", type=int, default=None,
-                       help="threads per worker (default 1, sync workers; 4 with --demo, where "
-                            "the service fetches from its own /demo/fhir). More threads help "
-                            "when most calls wait on a slow FHIR server: docs/performance.md")
+                       help=f"threads per worker (default {DEFAULT_THREADS}: calls waiting on a slow "
+                            "FHIR server do not hold up the others; 1: sync workers). Put a buffering "
+                            "proxy in front for slow clients: deploy/nginx/baclofen-cds.conf, "
+                            "docs/performance.md")
     serve.add_argument("--demo", action="store_true",
                        help="also serve the bundled fixture patients at /demo/fhir and the /demo page")
     serve.add_argument("--allow-unauthenticated", action="store_true",
@@ -74,7 +76,7 @@ def _serve(args) -> int:
     config = load_config(args.config, overrides=overrides)
     for warning in auth.startup_check(config, args.host, args.allow_unauthenticated):
         print(f"baclofen-cds: {warning}", file=sys.stderr)
-    threads = args.threads or (DEMO_THREADS if args.demo else 1)
+    threads = args.threads or DEFAULT_THREADS
     serving.run(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
     return 0
 

@@ -8,6 +8,8 @@ from gunicorn.app.base import BaseApplication
 from . import metrics
 from .config import Config
 
+MAX_REQUESTS = 20_000  # per worker, then it is replaced by a fresh one
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, config: Config, options: dict):
@@ -40,6 +42,10 @@ def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> 
         "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,
+        # Recycle workers now and then (staggered): whatever memory a worker gains, it
+        # gives back (docs/performance.md, "Memory").
+        "max_requests": MAX_REQUESTS,
+        "max_requests_jitter": MAX_REQUESTS // 10,
         # Access logs would carry URLs only, but stay off: the JSON app log covers requests.
         "accesslog": None,
         "errorlog": "-",
