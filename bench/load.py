@@ -1,4 +1,5 @@
-"""Load benchmark of the served app: the real `baclofen-cds serve` (gunicorn, 2 workers).
+"""Load benchmark of the served app: the real `baclofen-cds serve` (gunicorn, 2 workers of 16
+threads, serve's default; --threads 1 for sync workers).
 
 Scenarios, each a realistic order-sign request built from a fixture story:
   prefetch  complete prefetch: the EHR sent everything, no FHIR traffic;
@@ -190,7 +191,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--scenario", choices=("prefetch", "fetch", "all"), default="all")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (serve --threads)")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker (serve --threads; "
+                        "16, serve's default)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")

@@ -16,6 +16,7 @@ Scenarios (each reported as req/s, p50, p99, non-2xx and socket errors):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import free_port, request_body, start, wait_up, wrk  # noqa: E402
+from tests.core.test_slow_clients import nginx_in_front  # noqa: E402
 
 HOOK = "/cds-services/baclofen-order-sign"
 PY = sys.executable
@@ -52,18 +54,25 @@ def candidates(port: int) -> dict[str, list[str]]:
 
 
 def run_candidate(name: str, scenarios: list[str], seconds: int, workdir: Path, fhir_url: str) -> dict:
+    """`nginx+<candidate>`: the candidate behind nginx with deploy/nginx/baclofen-cds.conf."""
+    behind_nginx = name.startswith("nginx+")
+    server = name.removeprefix("nginx+")
     port = free_port()
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(workdir / f"instance-{name}")}
-    process = start(candidates(port)[name], env)
+    process = start(candidates(port)[server], env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(f"{base}/healthz", seconds=60)
-        result = {}
-        for scenario in scenarios:
-            if name.startswith("trivial") and scenario != "prefetch":
-                continue
-            result[scenario] = SCENARIOS[scenario](base, workdir, seconds, fhir_url)
-        return result
+        with contextlib.ExitStack() as stack:
+            if behind_nginx:
+                folder = Path(tempfile.mkdtemp(dir=workdir))
+                base = stack.enter_context(nginx_in_front(f"127.0.0.1:{port}", folder))
+            result = {}
+            for scenario in scenarios:
+                if name.startswith("trivial") and scenario != "prefetch":
+                    continue
+                result[scenario] = SCENARIOS[scenario](base, workdir, seconds, fhir_url)
+            return result
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
@@ -128,7 +137,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--candidates", default="trivial-gunicorn-sync,serve")
+    parser.add_argument("--candidates", default="trivial-gunicorn-sync,serve,nginx+serve",
+                        help=f"any of {', '.join(candidates(0))}, each also as nginx+<name>")
     parser.add_argument("--scenarios", default="prefetch,fetch,slowloris")
     args = parser.parse_args()
     from service.app import create_app  # noqa: F401 - fail early on a broken checkout
@@ -141,15 +151,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for round_ in range(args.rounds):
             for name in args.candidates.split(","):
-                outcome = run_candidate(name, args.scenarios.split(","), args.seconds, Path(workdir),
-                                        f"{fhir.url}")
+                try:
+                    outcome = run_candidate(name, args.scenarios.split(","), args.seconds,
+                                            Path(workdir), fhir.url)
+                except RuntimeError as error:  # did not start: say so, measure the others
+                    outcome = {"error": str(error)}
                 results.setdefault(name, []).append(outcome)
                 print(json.dumps({"round": round_, name: outcome}), flush=True)
     fhir.close()
     trivial = [r["prefetch"]["req_per_s"] for r in results.get("trivial-gunicorn-sync", [])]
     if trivial:
         for name, runs in results.items():
-            ratios = [run["prefetch"]["req_per_s"] / ref for run, ref in zip(runs, trivial) if "prefetch" in run]
+            ratios = [run["prefetch"]["req_per_s"] / ref for run, ref in zip(runs, trivial)
+                      if "prefetch" in run]
             print(f"{name}: prefetch req/s vs trivial endpoint, per round: "
                   + ", ".join(f"{ratio:.2f}x" for ratio in ratios))
     print(f"load average at the end: {os.getloadavg()}")
