@@ -57,18 +57,26 @@ class Cancel:
         self.cancelled = False
 
     def watch(self, sock: socket.socket | None) -> None:
+        """The socket of the request now in flight (an earlier one may be back in the pool,
+        in use by another call: it must not be shut)."""
         with self._lock:
-            if sock is None:
-                return
+            self._sockets = [sock] if sock is not None else []
             if self.cancelled:
-                _shut(sock)
-            self._sockets.append(sock)
+                self._shut_all()
+
+    def done(self) -> None:
+        """The response was read to its end; its connection goes back to the pool."""
+        with self._lock:
+            self._sockets = []
 
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
-            for sock in self._sockets:
-                _shut(sock)
+            self._shut_all()
+
+    def _shut_all(self) -> None:
+        for sock in self._sockets:
+            _shut(sock)
 
 
 def _shut(sock: socket.socket) -> None:
@@ -111,7 +119,9 @@ def _get_body(session, url: str, headers: dict, deadline: float, limits: Limits)
     try:
         if response.status_code != 200:
             return b"", response.status_code  # not read: an error page may be endless too
-        return read_body(response, deadline, limits.max_body_bytes), 200
+        body = read_body(response, deadline, limits.max_body_bytes)
+        _current.cancel.done()
+        return body, 200
     finally:
         response.close()  # a body not read to its end closes the connection, never pools it
 
