@@ -61,26 +61,22 @@ def read_json_body(request: Request, limits: ServerConfig) -> object:
 
 
 def check_json_limits(data: object, limits: ServerConfig, body_bytes: int | None = None) -> None:
-    """Depth and string length limits, walked iteratively (no recursion to exhaust). Only
-    containers are pushed; strings are looked at only when the body is long enough to hold
-    one over the limit (a typical request is far shorter than the string limit)."""
+    """Depth and string length limits, walked one nesting level at a time (no recursion to
+    exhaust). Strings are looked at only when the body is long enough to hold one over the
+    limit (a typical request is far shorter than the string limit)."""
     strings = body_bytes is None or body_bytes > limits.max_string_length
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
+    level, depth = [data], 1
+    while level:
         if depth > limits.max_json_depth:
             raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels")
-        if isinstance(value, dict):
-            items = value.values()
+        deeper: list = []
+        for value in level:
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else (value,)
             if strings:
-                _check_strings(value.keys(), limits)
-        elif isinstance(value, list):
-            items = value
-        else:
-            items = (value,)
-        if strings:
-            _check_strings(items, limits)
-        stack.extend((item, depth + 1) for item in items if isinstance(item, (dict, list)))
+                _check_strings(value.keys() if isinstance(value, dict) else (), limits)
+                _check_strings(items, limits)
+            deeper += [item for item in items if isinstance(item, (dict, list))]
+        level, depth = deeper, depth + 1
 
 
 def _check_strings(values, limits: ServerConfig) -> None:
