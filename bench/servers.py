@@ -130,6 +130,22 @@ def _trickle(port: int, headers: bool, stop: threading.Event) -> None:
         pass  # the server cut us off: that is what it should do
 
 
+class _Url:
+    def __init__(self, url: str):
+        self.url = url
+
+
+def _slow_fhir_server(kind, serve_wsgi, create_fhir_app, InMemoryFhir, all_stories):
+    """The FHIR server of the fetch scenario, every answer after 200 ms."""
+    if kind == "threads":
+        return serve_wsgi(create_fhir_app(InMemoryFhir.from_stories(all_stories())), latency=0.2), None
+    port = free_port()
+    process = start([PY, "-m", "gunicorn", "-k", "gevent", "-w", "2", "--worker-connections", "1000",
+                     "-b", f"127.0.0.1:{port}", "bench.slow_fixture_fhir:app"], dict(os.environ))
+    wait_up(f"http://127.0.0.1:{port}/metadata", 60)
+    return _Url(f"http://127.0.0.1:{port}"), process
+
+
 SCENARIOS = {"prefetch": prefetch, "fetch": fetch, "slowloris": slowloris}
 
 
@@ -140,13 +156,16 @@ def main() -> None:
     parser.add_argument("--candidates", default="trivial-gunicorn-sync,serve,nginx+serve",
                         help=f"any of {', '.join(candidates(0))}, each also as nginx+<name>")
     parser.add_argument("--scenarios", default="prefetch,fetch,slowloris")
+    parser.add_argument("--fhir", choices=("gevent", "threads"), default="gevent",
+                        help="the 200 ms FHIR server: gunicorn gevent (cheap, the default) or a "
+                             "threaded server inside this process")
     args = parser.parse_args()
     from service.app import create_app  # noqa: F401 - fail early on a broken checkout
     from tests.fhir_server_helpers import serve_wsgi
     from fhir_fixtures import all_stories
     from fhir_fixtures.fhir_server import InMemoryFhir, create_fhir_app
 
-    fhir = serve_wsgi(create_fhir_app(InMemoryFhir.from_stories(all_stories())), latency=0.2)
+    fhir, fhir_process = _slow_fhir_server(args.fhir, serve_wsgi, create_fhir_app, InMemoryFhir, all_stories)
     results: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as workdir:
         for round_ in range(args.rounds):
@@ -158,7 +177,10 @@ def main() -> None:
                     outcome = {"error": str(error)}
                 results.setdefault(name, []).append(outcome)
                 print(json.dumps({"round": round_, name: outcome}), flush=True)
-    fhir.close()
+    if fhir_process:
+        os.killpg(fhir_process.pid, 15)
+    else:
+        fhir.close()
     trivial = [r["prefetch"]["req_per_s"] for r in results.get("trivial-gunicorn-sync", [])]
     if trivial:
         for name, runs in results.items():
