@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                             "FHIR server do not hold up the others; 1: sync workers). Put a buffering "
                             "proxy in front for slow clients: deploy/nginx/baclofen-cds.conf, "
                             "docs/performance.md")
+    serve.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
+                       help="WSGI server (default gunicorn; granian: docs/performance.md)")
     serve.add_argument("--demo", action="store_true",
                        help="also serve the bundled fixture patients at /demo/fhir and the /demo page")
     serve.add_argument("--allow-unauthenticated", action="store_true",
@@ -77,7 +79,8 @@ def _serve(args) -> int:
     for warning in auth.startup_check(config, args.host, args.allow_unauthenticated):
         print(f"baclofen-cds: {warning}", file=sys.stderr)
     threads = args.threads or DEFAULT_THREADS
-    serving.run(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
+    runner = serving.run_granian if args.server == "granian" else serving.run
+    runner(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
     return 0
 
 

@@ -9,6 +9,7 @@ from . import metrics
 from .config import Config
 
 MAX_REQUESTS = 20_000  # per worker, then it is replaced by a fresh one
+WORKER_MAX_RSS_MIB = 300  # granian: a worker above this is replaced
 
 
 class _Gunicorn(BaseApplication):
@@ -54,6 +55,26 @@ def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> 
         "worker_exit": _flush_cards,
     }
     _Gunicorn(config, options).run()
+
+
+def run_granian(config: Config, *, host: str, port: int, workers: int, threads: int) -> None:
+    """The same app under granian (Rust HTTP front, Python WSGI threads; docs/performance.md,
+    "Choosing the server"). Workers serve `service.wsgi:app` with this configuration; one
+    that grows past WORKER_MAX_RSS_MIB is replaced."""
+    import os
+
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from .app import create_app
+    from .wsgi import SERVE_CONFIG_ENV
+
+    create_app(config)  # a bad configuration stops start-up here, before any worker
+    metrics.prepare_multiprocess(tempfile.mkdtemp(prefix="baclofen-cds-metrics-"))
+    os.environ[SERVE_CONFIG_ENV] = config.model_dump_json()
+    Granian("service.wsgi:app", address=host, port=port, interface=Interfaces.WSGI,
+            workers=workers, blocking_threads=threads, respawn_failed_workers=True,
+            workers_max_rss=WORKER_MAX_RSS_MIB, rss_sample_interval=10, log_access=False).serve()
 
 
 def _flush_cards(_server, worker) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
 import os
 import threading
 import time
@@ -30,7 +31,6 @@ class CardBatcher:
         self._write_lock = threading.Lock()  # one write at a time, in order
         self._pid: int | None = None
         self.dropped = 0
-        atexit.register(self.flush)
 
     def add(self, rows: list[dict]) -> None:
         with self._lock:
@@ -61,6 +61,11 @@ class CardBatcher:
             if self._pid == os.getpid():
                 return
             self._pid = os.getpid()
+        # Registered in the process that writes: a forked worker inherits neither.
+        atexit.register(self.flush)
+        # Workers that multiprocessing starts (granian's) end with os._exit, skipping
+        # atexit; multiprocessing runs its own finalizers first.
+        multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
         threading.Thread(target=self._run, daemon=True, name="card-batcher").start()
 
     def _run(self) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from sqlalchemy import create_engine, func, select
 
 from service import create_app
@@ -64,13 +66,14 @@ def test_feedback_right_after_a_card_finds_it_even_within_the_batch_window(datab
         store.close()
 
 
-def test_a_stopping_worker_writes_the_cards_it_still_holds(tmp_path):
+@pytest.mark.parametrize("server", ["gunicorn", "granian"])
+def test_a_stopping_worker_writes_the_cards_it_still_holds(tmp_path, server):
     """With a 10 s batch window the cards are still queued when serve is stopped."""
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance"),
            "BACLOFEN_CDS_STORE__RECORD_BATCH_SECONDS": "10"}
     import requests
 
-    with serve_cli([], tmp_path, env=env) as base:
+    with serve_cli(["--server", server], tmp_path, env=env) as base:
         response = requests.post(f"{base}{HOOK}", json=hook_request(), timeout=60)
         assert response.status_code == 200
         uuids = {card["uuid"] for card in response.json()["cards"]}
