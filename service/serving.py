@@ -6,7 +6,7 @@ import tempfile
 from gunicorn.app.base import BaseApplication
 
 from . import metrics
-from .config import Config
+from .config import Config, ConfigError
 
 MAX_REQUESTS = 20_000  # per worker, then it is replaced by a fresh one
 WORKER_MAX_RSS_MIB = 300  # granian: a worker above this is replaced
@@ -63,8 +63,11 @@ def run_granian(config: Config, *, host: str, port: int, workers: int, threads: 
     that grows past WORKER_MAX_RSS_MIB is replaced."""
     import os
 
-    from granian import Granian
-    from granian.constants import Interfaces
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces
+    except ImportError:
+        raise ConfigError("--server granian needs granian: pip install 'baclofen-cds[granian]'") from None
 
     from .app import create_app
     from .wsgi import SERVE_CONFIG_ENV
