@@ -1,4 +1,5 @@
-"""Load benchmark of the served app: the real `baclofen-cds serve` (gunicorn, 2 workers).
+"""Load benchmark of the served app: the real `baclofen-cds serve` (gunicorn, 2 workers of 16
+threads, serve's default; --threads 1 for sync workers).
 
 Scenarios, each a realistic order-sign request built from a fixture story:
   prefetch  complete prefetch: the EHR sent everything, no FHIR traffic;
@@ -106,6 +107,8 @@ def wrk(url: str, body_file: Path, seconds: int, connections: int) -> dict:
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
         "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
+        "socket_errors": sum(map(int, m.groups())) if (m := re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)) else 0,
     }
 
 
@@ -190,7 +193,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--scenario", choices=("prefetch", "fetch", "all"), default="all")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (serve --threads)")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker (serve --threads; "
+                        "16, serve's default)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")

@@ -21,6 +21,7 @@ def override_report():
     state = app_state()
     _require_admin(state.config.admin.token)
     since = parse_since(request.args.get("since"), "since")
+    state.store.flush()  # cards this process just issued belong in the report
     return jsonify(build_report(state.store.engine, since, knowledge_reason_display(state.knowledge)))
 
 

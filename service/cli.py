@@ -10,9 +10,10 @@ from .config import Config, ConfigError, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-# With --demo a hook call fetches from /demo/fhir on the same server: sync workers would
-# wait on each other.
-DEMO_THREADS = 4
+# Threads per worker by default: calls that wait on a slow FHIR server must not hold up
+# the others (docs/performance.md, "Choosing the server"); with --demo a hook call fetches
+# from /demo/fhir on the same server, which needs threads too.
+DEFAULT_THREADS = 16
 
 
 class UsageError(Exception):
@@ -46,9 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
     serve.add_argument("--threads", type=_positive, default=None,
-                       help="threads per worker (default 1, sync workers; 4 with --demo, where "
-                            "the service fetches from its own /demo/fhir). More threads help "
-                            "when most calls wait on a slow FHIR server: docs/performance.md")
+                       help=f"threads per worker (default {DEFAULT_THREADS}: calls waiting on a slow "
+                            "FHIR server do not hold up the others; 1: sync workers). Put a buffering "
+                            "proxy in front for slow clients: deploy/nginx/baclofen-cds.conf, "
+                            "docs/performance.md")
+    serve.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
+                       help="WSGI server (default gunicorn; granian: docs/performance.md)")
     serve.add_argument("--demo", action="store_true",
                        help="also serve the bundled fixture patients at /demo/fhir and the /demo page")
     serve.add_argument("--allow-unauthenticated", action="store_true",
@@ -107,8 +111,9 @@ def _serve(args) -> int:
         print(f"baclofen-cds: {warning}", file=sys.stderr)
     if warnings:
         auth.startup_warning_shown()  # printed above: not again by each worker's log
-    threads = args.threads or (DEMO_THREADS if args.demo else 1)
-    serving.run(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
+    threads = args.threads or DEFAULT_THREADS
+    runner = serving.run_granian if args.server == "granian" else serving.run
+    runner(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
     return 0
 
 

@@ -87,7 +87,14 @@ class FhirConfig(Section):
                                  "hook call together, pages included; what is late is 'unavailable'.")
     retries: int = Field(1, ge=0, le=3, description="Retries on connection errors and 502/503/504.")
     max_pages: int = Field(5, ge=1, le=50, description="Pages of one search followed through `next` links.")
-    max_workers: int = Field(16, ge=1, le=64, description="Parallel FHIR queries per worker process.")
+    max_workers: int = Field(16, ge=1, le=64, description="Parallel FHIR queries of one hook call "
+                             "(each call has its own; stuck calls never hold up others).")
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest FHIR response body, "
+                                "counted after decompression; larger is 'unavailable'.")
+    max_bundle_entries: int = Field(1000, gt=0, description="Most entries of one search, pages "
+                                    "together; more is 'unavailable'.")
+    max_json_depth: int = Field(64, gt=1, description="Deepest JSON nesting in a FHIR response; "
+                                "deeper is 'unavailable'.")
     allowed_servers: list[str] = Field([], description="Base URLs of FHIR servers the service may "
                                        "query and send the access token to, for every caller (scheme, "
                                        "host, port and path prefix must match; no wildcards). See also "
@@ -143,6 +150,9 @@ class StoreConfig(Section):
                           "instead of `url`.")
     patient_hash_key_file: str = Field("", description="A file holding `patient_hash_key`; "
                                        "instead of `patient_hash_key`.")
+    record_batch_seconds: float = Field(0.1, gt=0, le=10, description="Cards issued are written in "
+                                        "one batch per this many seconds, off the hook call's path "
+                                        "(a killed worker loses at most this window; docs/store.md).")
 
 
 class SuppressionConfig(Section):

@@ -12,14 +12,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from .config import FhirConfig
 from .fhir_access import is_within
+from .fhir_transport import Cancel, Limits, QueryFailed, get_json, new_session
 
 FHIR_JSON = "application/fhir+json"
-RETRY_STATUSES = (502, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -31,28 +29,44 @@ class FetchResult:
 class FhirClient:
     def __init__(self, config: FhirConfig):
         self.config = config
-        self._local = threading.local()
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_pid: int | None = None
+        self.limits = Limits(
+            max_body_bytes=config.max_body_bytes, max_entries=config.max_bundle_entries,
+            max_depth=config.max_json_depth, connect_timeout=config.connect_timeout,
+            retries=config.retries)
+        self._session: requests.Session | None = None
+        self._session_pid: int | None = None
         self._lock = threading.Lock()
 
     def fetch(self, base_url: str, token: str | None, queries: dict[str, str]) -> dict[str, FetchResult]:
-        """Run the relative queries against base_url in parallel; total time is bounded."""
+        """Run the relative queries against base_url in parallel; total time is bounded.
+
+        Each call has its own threads: queries stuck on one server never hold up the calls
+        to another. At the deadline the call's unfinished queries are cancelled (their
+        sockets shut), so their threads end too."""
         if not queries:
             return {}
         deadline = time.monotonic() + self.config.total_timeout
-        executor = self._pool()
+        cancels = {key: Cancel() for key in queries}
+        executor = ThreadPoolExecutor(max_workers=min(len(queries), self.config.max_workers),
+                                      thread_name_prefix="fhir")
         futures = {
-            key: executor.submit(self._query, base_url.rstrip("/"), token, query, deadline)
+            key: executor.submit(self._query, base_url.rstrip("/"), token, query, deadline,
+                                 cancels[key])
             for key, query in queries.items()
         }
+        executor.shutdown(wait=False)
         done, _ = wait(futures.values(), timeout=self.config.total_timeout)
+        for key, future in futures.items():
+            if future not in done:
+                future.cancel()
+                cancels[key].cancel()
         return {
             key: future.result() if future in done else FetchResult(error="timeout")
             for key, future in futures.items()
         }
 
-    def _query(self, base_url: str, token: str | None, query: str, deadline: float) -> FetchResult:
+    def _query(self, base_url: str, token: str | None, query: str, deadline: float,
+               cancel: Cancel) -> FetchResult:
         url = f"{base_url}/{query.lstrip('/')}"
         resources: list[dict] = []
         for _ in range(self.config.max_pages):
@@ -60,8 +74,8 @@ class FhirClient:
             if not is_within(url, base_url):
                 return FetchResult(error="URL outside the FHIR server")
             try:
-                page = self._get_json(url, token, deadline)
-            except _QueryFailed as failure:
+                page = self._get_json(url, token, deadline, cancel)
+            except QueryFailed as failure:
                 return FetchResult(error=failure.reason)
             if page.get("resourceType") == "OperationOutcome":
                 return FetchResult(error="OperationOutcome")
@@ -71,69 +85,27 @@ class FhirClient:
             if error:
                 return FetchResult(error=error)
             resources.extend(entries)
+            if len(resources) > self.limits.max_entries:
+                return FetchResult(error="too many entries")
             url = next_link(page)
             if not url:
                 break
         return FetchResult(resources=tuple(resources))
 
-    def _get_json(self, url: str, token: str | None, deadline: float) -> dict:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _QueryFailed("timeout")
+    def _get_json(self, url: str, token: str | None, deadline: float, cancel: Cancel) -> dict:
         headers = {"Accept": FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            response = self._session().get(
-                url, headers=headers, allow_redirects=False,
-                timeout=(min(self.config.connect_timeout, remaining), remaining),
-            )
-        except requests.Timeout:
-            raise _QueryFailed("timeout") from None
-        except requests.RequestException:
-            raise _QueryFailed("connection failed") from None
-        except (ValueError, UnicodeError):  # a URL or header the HTTP stack cannot send
-            raise _QueryFailed("request not sendable") from None
-        if response.status_code != 200:
-            raise _QueryFailed(f"HTTP {response.status_code}")
-        try:
-            page = response.json()
-        except ValueError:
-            raise _QueryFailed("unreadable") from None
-        if not isinstance(page, dict):
-            raise _QueryFailed("unreadable")
-        return page
+        return get_json(self._shared_session(), url, headers, deadline, self.limits, cancel)
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxies or .netrc credentials from the environment
-            retries = self.config.retries
-            adapter = HTTPAdapter(max_retries=Retry(
-                total=retries, connect=retries, status=retries, read=False, other=0, redirect=0,
-                status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
-                backoff_factor=0, raise_on_status=False, respect_retry_after_header=False,
-            ))
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._local.session = session
-        return session
-
-    def _pool(self) -> ThreadPoolExecutor:
+    def _shared_session(self) -> requests.Session:
         # Created lazily and per process: gunicorn forks workers after the app is built.
+        # Its connection pool is thread-safe; a connection is used by one query at a time.
         with self._lock:
-            if self._executor is None or self._executor_pid != os.getpid():
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.config.max_workers, thread_name_prefix="fhir")
-                self._executor_pid = os.getpid()
-            return self._executor
-
-
-class _QueryFailed(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+            if self._session is None or self._session_pid != os.getpid():
+                self._session = new_session(self.config.retries, pool_size=64)
+                self._session_pid = os.getpid()
+            return self._session
 
 
 def bundle_resources(bundle: dict) -> tuple[list[dict], str | None]:

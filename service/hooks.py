@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from flask import Blueprint, jsonify, request
+import orjson
+from flask import Blueprint, Response, request
 
 from cards import engine, hookdata
 from cards.hookdata import HookData
@@ -50,7 +51,7 @@ def _respond(service, state, started: float):
         "status": 200, "cards": len(cards), "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "topics": [card["source"]["topic"]["code"] for card in cards if "topic" in card.get("source", {})],
     })
-    return jsonify({"cards": cards})
+    return Response(orjson.dumps({"cards": cards}), mimetype="application/json")
 
 
 def answer(call: HookCall, state, drafts: list[dict] | None = None,

@@ -4,12 +4,12 @@ Every failure is an ApiError naming the field, so an integrator can fix the requ
 """
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import orjson
 from flask import Request
 
 from .config import ServerConfig
@@ -52,35 +52,38 @@ def read_json_body(request: Request, limits: ServerConfig) -> object:
     if len(raw) > limits.max_body_bytes:
         raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
     try:
-        data = json.loads(raw)
-    except RecursionError:
-        raise bad_request("body", "JSON nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):  # orjson stops at 1024 levels
+            raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels") from None
         raise ApiError(400, f"body is not valid JSON: {exc}", "body") from None
-    check_json_limits(data, limits)
+    check_json_limits(data, limits, len(raw))
     return data
 
 
-def check_json_limits(data: object, limits: ServerConfig) -> None:
-    """Depth and string length limits, walked iteratively (no recursion to exhaust)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
+def check_json_limits(data: object, limits: ServerConfig, body_bytes: int | None = None) -> None:
+    """Depth and string length limits, walked one nesting level at a time (no recursion to
+    exhaust). Strings are looked at only when the body is long enough to hold one over the
+    limit (a typical request is far shorter than the string limit)."""
+    strings = body_bytes is None or body_bytes > limits.max_string_length
+    level, depth = [data], 1
+    while level:
         if depth > limits.max_json_depth:
             raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels")
-        if isinstance(value, dict):
-            for key, item in value.items():
-                _check_string(key, limits)
-                stack.append((item, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            _check_string(value, limits)
+        deeper: list = []
+        for value in level:
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else (value,)
+            if strings:
+                _check_strings(value.keys() if isinstance(value, dict) else (), limits)
+                _check_strings(items, limits)
+            deeper += [item for item in items if isinstance(item, (dict, list))]
+        level, depth = deeper, depth + 1
 
 
-def _check_string(value: str, limits: ServerConfig) -> None:
-    if len(value) > limits.max_string_length:
-        raise bad_request("body", f"a string is longer than {limits.max_string_length} characters")
+def _check_strings(values, limits: ServerConfig) -> None:
+    for value in values:
+        if isinstance(value, str) and len(value) > limits.max_string_length:
+            raise bad_request("body", f"a string is longer than {limits.max_string_length} characters")
 
 
 def is_storable_text(value: str) -> bool:

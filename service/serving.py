@@ -12,6 +12,9 @@ from gunicorn.app.base import BaseApplication
 from . import metrics, tracing
 from .config import Config, ConfigError
 
+MAX_REQUESTS = 20_000  # per worker, then it is replaced by a fresh one
+WORKER_MAX_RSS_MIB = 300  # granian: a worker above this is replaced
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, config: Config, options: dict):
@@ -62,6 +65,10 @@ def _options(host: str, port: int, workers: int, threads: int) -> dict:
         # not from gunicorn's default 127.0.0.1.
         "forwarded_allow_ips": "",
         "secure_scheme_headers": {},
+        # Recycle workers now and then (staggered): whatever memory a worker gains, it
+        # gives back (docs/performance.md, "Memory").
+        "max_requests": MAX_REQUESTS,
+        "max_requests_jitter": MAX_REQUESTS // 10,
         # Access logs would carry URLs only, but stay off: the JSON app log covers requests.
         "accesslog": None,
         "errorlog": "-",
@@ -83,10 +90,9 @@ def _on_worker_exit(_server, worker) -> None:
     app = getattr(worker, "wsgi", None)
     state = app.extensions.get("baclofen_cds") if app is not None else None
     store = getattr(state, "store", None)
-    for step in ("flush", "close"):
-        method = getattr(store, step, None)
-        if callable(method):
-            method()
+    if store is not None:
+        store.flush()
+        store.close()
     tracing.flush()
 
 
@@ -102,6 +108,29 @@ def check_port_free(host: str, port: int) -> None:
                 raise ConfigError(f"port {port} on {host} is already in use (another serve?): "
                                   "stop it or choose another --port") from None
             raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def run_granian(config: Config, *, host: str, port: int, workers: int, threads: int) -> None:
+    """The same app under granian (Rust HTTP front, Python WSGI threads; docs/performance.md,
+    "Choosing the server"). Workers serve `service.wsgi:app` with this configuration; one
+    that grows past WORKER_MAX_RSS_MIB is replaced."""
+    import os
+
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces
+    except ImportError:
+        raise ConfigError("--server granian needs granian: pip install 'baclofen-cds[granian]'") from None
+
+    from .app import create_app
+    from .wsgi import SERVE_CONFIG_ENV
+
+    create_app(config)  # a bad configuration stops start-up here, before any worker
+    metrics.prepare_multiprocess(tempfile.mkdtemp(prefix="baclofen-cds-metrics-"))
+    os.environ[SERVE_CONFIG_ENV] = config.model_dump_json()
+    Granian("service.wsgi:app", address=host, port=port, interface=Interfaces.WSGI,
+            workers=workers, blocking_threads=threads, respawn_failed_workers=True,
+            workers_max_rss=WORKER_MAX_RSS_MIB, rss_sample_interval=10, log_access=False).serve()
 
 
 def _bind(host: str, port: int) -> str:

@@ -145,13 +145,17 @@ def apply(call, cards: list[dict], drafts: list[dict], policy: Policy, store) ->
 
 def record(call, outcome: Outcome, drafts: list[dict], orders: tuple[str, ...], store) -> list[dict]:
     """Keep the cards shown, the cards suppressed and the baclofen orders in one transaction;
-    return the cards to answer with: if this fails, every card (nothing hidden unaccounted)."""
+    return the cards to answer with: if a suppression cannot be recorded, every card
+    (nothing hidden unaccounted)."""
     keys = tuple(sorted({draft_key(draft) for draft in drafts}))
+    # A call that hid nothing is recorded off its path (batched); one that hid a card
+    # waits for the database, so that no card is hidden without a trace.
+    write = store.record_cards if outcome.suppressed else store.record_cards_later
     try:
-        store.record_cards(call.service.id, call.service.hook, call.hook_instance,
-                           call.patient_id, outcome.shown, draft_keys=keys,
-                           fingerprints=[card_fingerprint(card) for card in outcome.shown],
-                           suppressed=outcome.suppressed, orders=orders)
+        write(call.service.id, call.service.hook, call.hook_instance, call.patient_id,
+              outcome.shown, draft_keys=keys,
+              fingerprints=[card_fingerprint(card) for card in outcome.shown],
+              suppressed=outcome.suppressed, orders=orders)
     except Exception:  # noqa: BLE001 - logged, and the clinician still gets the cards
         log.exception("could not record cards; showing every card", extra={
             "event": "store_failed", "hook_instance": call.hook_instance})

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import bindparam, create_engine, delete, event, func, select
+from sqlalchemy import Table, bindparam, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from . import migrate
+from .batch import CardBatcher
 from .keys import hash_patient_id, patient_hash_key
 from .schema import baclofen_orders
 from .schema import cards as cards_table
@@ -94,24 +95,43 @@ def utcnow() -> datetime:
 
 
 class Store:
-    def __init__(self, engine: Engine, patient_key: bytes):
+    def __init__(self, engine: Engine, patient_key: bytes, batch_seconds: float = 0.1):
         self.engine = engine
         self._patient_key = patient_key
         self._is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._is_postgresql else sqlite.insert
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._claim_statement = _claim_statement(self._insert)
+        self._batcher = CardBatcher(self._insert_statements, batch_seconds)
 
     # -- cards ---------------------------------------------------------------------------
     def record_cards(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
-                     cards: list[dict], *, draft_keys: tuple[str, ...] = (),
-                     fingerprints: list[str] | None = None,
-                     suppressed: list[SuppressedCard] = (), orders: tuple[str, ...] = ()) -> None:
-        """Keep one row per card shown, per card suppressed and per baclofen draft (`orders`:
-        its draft keys), all or none (the caller logs a failure and still answers the call).
-        `fingerprints` runs parallel to `cards`."""
-        if not (cards or suppressed or orders):
-            return
+                     cards: list[dict], **extra) -> None:
+        """Keep one row per card shown, per card suppressed and per baclofen draft, all or
+        none, now (the caller logs a failure and still answers the call). `extra`: as
+        `record_rows`."""
+        self._insert_statements(self.record_rows(service_id, hook, hook_instance, patient_id,
+                                                 cards, **extra))
+
+    def record_cards_later(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
+                           cards: list[dict], **extra) -> None:
+        """As record_cards, but written by the process's background batch (store/batch.py):
+        the hook call does not wait for the database."""
+        statements = self.record_rows(service_id, hook, hook_instance, patient_id, cards, **extra)
+        if statements:
+            self._batcher.add(statements)
+
+    def flush(self) -> None:
+        """Write the rows queued by record_cards_later now."""
+        self._batcher.flush()
+
+    def record_rows(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
+                    cards: list[dict], *, draft_keys: tuple[str, ...] = (),
+                    fingerprints: list[str] | None = None, suppressed: list[SuppressedCard] = (),
+                    orders: tuple[str, ...] = ()) -> list[tuple[Table, list[dict]]]:
+        """The rows of one call, by table: its cards shown (with the drafts they are about and
+        their fingerprints, parallel to `cards`), its cards suppressed, and its baclofen
+        drafts (`orders`: their draft keys)."""
         patient_hash = hash_patient_id(self._patient_key, patient_id or "")
         now = utcnow()
         rows = [_card_row(card, service_id, hook, hook_instance, patient_hash, now)
@@ -123,9 +143,17 @@ class Store:
             for item in suppressed]), (baclofen_orders, [
                 {"service_id": service_id, "patient_hash": patient_hash, "draft_key": key,
                  "called_at": now} for key in orders])]
-        statements = [(table, values) for table, values in statements if values]
-        with self._hot_path() if len(statements) == 1 else self.engine.begin() as connection:
-            for table, values in statements:
+        return [(table, values) for table, values in statements if values]
+
+    def _insert_statements(self, statements: list[tuple[Table, list[dict]]]) -> None:
+        """One INSERT per table, all in one transaction."""
+        by_table: dict[Table, list[dict]] = {}
+        for table, values in statements:
+            by_table.setdefault(table, []).extend(values)
+        if not by_table:
+            return
+        with self._hot_path() if len(by_table) == 1 else self.engine.begin() as connection:
+            for table, values in by_table.items():
                 connection.execute(table.insert(), values)
 
     def overrides_for(self, patient_id: str, since: datetime) -> list[Override]:
@@ -144,6 +172,7 @@ class Store:
         """Keep all items or none; an item stored before (same content: a client's retry)
         is not stored again. Says which items are new and how many of those refer to a
         card this service never issued."""
+        self.flush()  # cards this process issued a moment ago are known cards
         now = utcnow()
         uuids = {item.card for item in items}
         with self.engine.begin() as connection:
@@ -189,6 +218,7 @@ class Store:
     def purge(self, older_than: datetime) -> PurgeResult:
         """Delete cards and feedback older than the cutoff, and every expired JWT id."""
         cutoff = utc_naive(older_than)
+        self.flush()
         with self.engine.begin() as connection:
             cards = connection.execute(
                 delete(cards_table).where(cards_table.c.issued_at < cutoff)).rowcount
@@ -205,11 +235,13 @@ class Store:
                            suppressed_cards=suppressed, baclofen_orders=orders)
 
     def counts(self) -> dict[str, int]:
+        self.flush()
         with reading(self.engine) as connection:
             return {table.name: connection.scalar(select(func.count()).select_from(table))
                     for table in (cards_table, feedback_table, jwt_ids)}
 
     def close(self) -> None:
+        self.flush()
         self.engine.dispose()
 
 
@@ -372,4 +404,4 @@ def open_store(config) -> Store:
     engine = open_engine(config)
     migrate.upgrade(engine)
     key = patient_hash_key(config.store.patient_hash_key, Path(config.instance_path))
-    return Store(engine, key)
+    return Store(engine, key, config.store.record_batch_seconds)
