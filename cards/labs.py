@@ -76,13 +76,14 @@ def lab_value(observation: dict, knowledge: Knowledge) -> LabValue | Unreadable 
     canonical = round(value * factor, lab["round_to"])
     comparator = quantity.get("comparator")
     reported_as = f"{comparator}{canonical:g}" if comparator in ("<", "<=", ">=", ">") else ""
-    canonical = _nearest_possible(canonical, comparator, lab["round_to"])
+    step = lab.get("comparator_step", 10 ** -lab["round_to"])
+    canonical = _nearest_possible(canonical, comparator, step, lab["round_to"])
     return LabValue(name, canonical, lab["canonical_unit"], when, reported_as)
 
 
-def _nearest_possible(value: float, comparator, decimals: int) -> float:
-    """'>N' is read as N plus one reporting step, '<N' as N minus one; '>=N' / '<=N' as N."""
-    step = 10 ** -decimals
+def _nearest_possible(value: float, comparator, step: float, decimals: int) -> float:
+    """'>N' is read as N plus one step (by default the reporting precision), '<N' as N minus
+    one; '>=N' / '<=N' as N."""
     shift = {">": step, "<": -step}.get(comparator, 0.0)
     return round(value + shift, decimals)
 

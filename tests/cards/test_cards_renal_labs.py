@@ -131,3 +131,12 @@ def test_age_turns_on_the_birthday():
     assert age_on(date(1961, 11, 22), date(2026, 11, 21)) == 64
     assert age_on(date(1960, 2, 29), date(2025, 2, 28)) == 64
     assert age_on(date(1960, 2, 29), date(2025, 3, 1)) == 65
+
+
+@pytest.mark.parametrize("comparator, expected", [(">", 60.0), ("<", 58.0), (">=", 59.0)])
+def test_a_site_reads_egfr_comparators_at_whole_number_precision(comparator, expected):
+    """The catalog's '>59 is normal' needs a step of 1 (docs/catalog-v2.md): configurable."""
+    whole_numbers = load_knowledge({"labs": {"egfr": {"comparator_step": 1}}})
+    obs = observation("98979-8", 59, "mL/min/{1.73_m2}")
+    obs["valueQuantity"]["comparator"] = comparator
+    assert lab_value(obs, whole_numbers).value == expected
