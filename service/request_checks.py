@@ -4,6 +4,7 @@ Every failure is an ApiError naming the field, so an integrator can fix the requ
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -56,9 +57,21 @@ def read_json_body(request: Request, limits: ServerConfig) -> object:
     except orjson.JSONDecodeError as exc:
         if str(exc).startswith("depth limit exceeded"):  # orjson stops at 1024 levels
             raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels") from None
-        raise ApiError(400, f"body is not valid JSON: {exc}", "body") from None
+        data = _with_lone_surrogates(raw, exc)
     check_json_limits(data, limits, len(raw))
     return data
+
+
+def _with_lone_surrogates(raw: bytes, error: orjson.JSONDecodeError) -> object:
+    """orjson refuses a lone surrogate escape such as "\\ud800", which JSON's grammar allows:
+    parse such a body with the standard library, so that the field checks (is_storable_text)
+    name the field that holds it. Any other error is the body's."""
+    if "surrogate" in str(error):
+        try:
+            return json.loads(raw.decode("utf-8"))  # strict: surrogate bytes are not UTF-8
+        except (ValueError, RecursionError):
+            pass
+    raise ApiError(400, f"body is not valid JSON: {error}", "body") from None
 
 
 def check_json_limits(data: object, limits: ServerConfig, body_bytes: int | None = None) -> None:

@@ -19,6 +19,9 @@ from pathlib import Path
 import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import create_engine, select
+
+from service.store.schema import cards as cards_table
 
 from tests.deploy.replicas import ORDER_SIGN, Replica, renal_avoid_card, renal_order_sign, replica_env
 from tests.fhir_server_helpers import REPO_ROOT, free_port
@@ -154,10 +157,12 @@ class Cluster:
         (self.folder / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
         config = self.folder / "config.toml"
         config.write_text(
-            f'[server]\npublic_url = "{self.public_url}"\n'
+            # As in production: the URL the EHR calls, nginx as the one trusted proxy, and
+            # the EHR's FHIR server as the only place its access token may go.
+            f'[server]\npublic_url = "{self.public_url}"\ntrusted_proxies = ["127.0.0.1"]\n'
             '[store]\nurl_file = "secrets/store-url"\npatient_hash_key_file = "secrets/hash-key"\n'
             '[admin]\ntoken_file = "secrets/admin-token"\n'
-            f'[[auth.issuers]]\niss = "{ISSUER}"\njwks_file = "jwks.json"\n')
+            f'[[auth.issuers]]\niss = "{ISSUER}"\njwks_file = "jwks.json"\nfhir_servers = ["{self.fhir_url}"]\n')
         return config
 
     # -- calls -----------------------------------------------------------------------------
@@ -177,6 +182,17 @@ class Cluster:
         return requests.post(f"{base}{FEEDBACK_PATH}", json=body, timeout=30,
                              headers={"Authorization": f"Bearer {self.token(FEEDBACK_PATH)}"})
 
+    def wait_until_recorded(self, card_uuid: str, seconds: float = 10.0) -> None:
+        """Replicas record the cards they issue in background batches (every 0.1 s)."""
+        engine = create_engine(self.database_url)
+        try:
+            deadline = time.monotonic() + seconds
+            while not _is_recorded(engine, card_uuid):
+                assert time.monotonic() < deadline, f"card {card_uuid} not recorded in {seconds} s"
+                time.sleep(0.02)
+        finally:
+            engine.dispose()
+
     def report(self, base: str) -> dict:
         response = requests.get(f"{base}/admin/report", timeout=30,
                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
@@ -184,11 +200,18 @@ class Cluster:
         return response.json()
 
 
+def _is_recorded(engine, card_uuid: str) -> bool:
+    with engine.connect() as connection:
+        query = select(cards_table.c.card_uuid).where(cards_table.c.card_uuid == card_uuid)
+        return connection.execute(query).first() is not None
+
+
 @dataclass(frozen=True)
 class Outcome:
     started: float
     status: int  # 0: no HTTP answer at all
     right: bool  # 200 with the critical renal-avoid card and nothing unavailable
+    finished: float = 0.0
 
 
 def checked_call(cluster: Cluster) -> Outcome:
@@ -196,8 +219,9 @@ def checked_call(cluster: Cluster) -> Outcome:
     try:
         response = cluster.hook_call(cluster.nginx.url)
     except requests.RequestException:
-        return Outcome(started, 0, False)
-    return Outcome(started, response.status_code, response.status_code == 200 and is_right(response.json()))
+        return Outcome(started, 0, False, time.monotonic())
+    right = response.status_code == 200 and is_right(response.json())
+    return Outcome(started, response.status_code, right, time.monotonic())
 
 
 def is_right(body: dict) -> bool:

@@ -4,6 +4,7 @@ group, as a container or node dies); and the requests a load test sends.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -71,11 +72,15 @@ class Replica:
             self.crash()
 
 
-def replica_env(folder: Path, store_url: str = "", **extra: str) -> dict:
+def replica_env(folder: Path, store_url: str = "", *, fhir_server: str = "", **extra: str) -> dict:
+    """The environment of a replica; `fhir_server` is the one FHIR server it may query
+    (with none allowed, a call naming a FHIR server is refused with 412)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
            "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(folder / "instance"), **extra}
     if store_url:
         env["BACLOFEN_CDS_STORE__URL"] = store_url
+    if fhir_server:
+        env["BACLOFEN_CDS_FHIR__ALLOWED_SERVERS"] = json.dumps([fhir_server])
     return env
 
 

@@ -3,15 +3,18 @@ against the Kubernetes schema, and both hold what running it safely needs: non-r
 probes on the right routes, secrets as files, a disruption budget, a migration Job."""
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from service.config import validate_config
 from tests.conftest import REPO_ROOT
 from tests.deploy.cluster import nginx_executable
 
@@ -126,6 +129,32 @@ def test_compose_runs_two_replicas_behind_tls_sharing_postgresql():
     nginx = (DEPLOY / "compose" / "nginx.conf").read_text()
     assert all(f"server {name}:8080" in nginx for name in replicas)
     assert "listen 443 ssl" in nginx
+
+
+def shipped_configs() -> dict[str, dict]:
+    configmap = yaml.safe_load((DEPLOY / "k8s" / "configmap.yaml").read_text())
+    return {"compose": tomllib.loads((DEPLOY / "compose" / "config.toml").read_text()),
+            "k8s": tomllib.loads(configmap["data"]["config.toml"])}
+
+
+@pytest.mark.parametrize("name", ["compose", "k8s"])
+def test_shipped_configs_name_the_public_url_the_proxy_and_the_fhir_servers(name):
+    """Auth on behind a proxy needs all three: `aud` is checked against public_url only,
+    forwarded headers are honoured from trusted_proxies only, and the access token goes
+    only to listed FHIR servers (none by default)."""
+    config = validate_config(shipped_configs()[name])
+    assert config.server.public_urls and all(url.startswith("https://") for url in config.server.public_urls)
+    assert config.server.trusted_proxies
+    assert config.auth.issuers
+    assert all(issuer.fhir_servers or config.fhir.allowed_servers for issuer in config.auth.issuers)
+
+
+def test_compose_trusts_exactly_its_nginx_as_proxy():
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    nginx_address = compose["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(nginx_address) in ipaddress.ip_network(subnet)
+    assert shipped_configs()["compose"]["server"]["trusted_proxies"] == [nginx_address]
 
 
 def test_the_compose_proxy_configuration_is_accepted_by_nginx(tmp_path):

@@ -18,7 +18,7 @@ FHIR_LATENCY = 1.5  # seconds: well inside the service's 2.5 s FHIR budget
 
 def test_sigterm_finishes_the_call_in_flight_and_records_its_cards(tmp_path):
     with serve_wsgi(renal_fhir_app()) as fhir:
-        replica = Replica("graceful", tmp_path, replica_env(tmp_path), arguments=("--workers", "1"))
+        replica = Replica("graceful", tmp_path, replica_env(tmp_path, fhir_server=fhir.url), arguments=("--workers", "1"))
         replica.start()
         try:
             fhir.latency = FHIR_LATENCY

@@ -67,7 +67,7 @@ def traced_call(request, tmp_path_factory):
 def _traced_call(tmp_path, database_url: str):
     collector = Collector()
     with serve_wsgi(collector) as otlp, serve_wsgi(renal_fhir_app()) as fhir:
-        env = replica_env(tmp_path, database_url, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url,
+        env = replica_env(tmp_path, database_url, fhir_server=fhir.url, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url,
                           OTEL_BSP_SCHEDULE_DELAY="100")
         replica = Replica("traced", tmp_path, env, arguments=("--workers", "1")).start()
         try:
@@ -133,7 +133,8 @@ def test_off_by_default_nothing_is_imported_and_no_traceparent_is_sent(tmp_path)
     script = (
         "import json, sys\n"
         "from service import create_app\n"
-        "app = create_app({'server': {'instance_path': sys.argv[1]}})\n"
+        "app = create_app({'server': {'instance_path': sys.argv[1]},\n"
+        "                  'fhir': {'allowed_servers': [json.loads(sys.argv[2])['fhirServer']]}})\n"
         "response = app.test_client().post('/cds-services/baclofen-order-sign', json=json.loads(sys.argv[2]))\n"
         "assert response.status_code == 200, response.data\n"
         "print(sorted(name for name in sys.modules if name.startswith('opentelemetry')))\n")

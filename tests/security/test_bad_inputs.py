@@ -104,6 +104,17 @@ def test_unstorable_patient_id_is_400_not_a_silent_non_record(served, patient_id
     assert store.counts()["cards"] == 0
 
 
+@pytest.mark.parametrize("raw", [b'{"hook": "\xed\xa0\x80"}', b'{"hook": "\\ud800"'],
+                         ids=["surrogate-bytes", "surrogate-then-truncated"])
+def test_a_body_that_is_not_json_even_with_lone_surrogates_allowed_is_400_body(served, raw):
+    http, store = served
+    response = requests.post(http.url + HOOK_PATH, data=raw, timeout=15,
+                             headers={"Content-Type": "application/json"})
+    assert_bad_request(response, "body")
+    assert "not valid JSON" in response.json()["error"]
+    assert store.counts()["cards"] == 0
+
+
 def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
