@@ -75,6 +75,25 @@ def untraced():
     return suppress_instrumentation()
 
 
+def outside_any_trace():
+    """A block whose spans (and threads started in it) belong to no call's trace: the card
+    batch writes for many calls at once."""
+    if _process["provider"] is None:
+        return contextlib.nullcontext()
+    return _detached()
+
+
+@contextlib.contextmanager
+def _detached():
+    from opentelemetry import context
+
+    token = context.attach(context.Context())
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
 def flush() -> None:
     """Export the spans still buffered (a worker about to exit)."""
     provider = _process["provider"]

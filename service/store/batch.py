@@ -16,6 +16,8 @@ import os
 import threading
 import time
 
+from .. import tracing
+
 DEFAULT_INTERVAL = 0.1  # seconds between two writes
 MAX_QUEUED_ROWS = 50_000  # a store that is down must not grow the worker without bound
 
@@ -69,7 +71,10 @@ class CardBatcher:
         # Workers that multiprocessing starts (granian's) end with os._exit, skipping
         # atexit; multiprocessing runs its own finalizers first.
         multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
-        threading.Thread(target=self._run, daemon=True, name="card-batcher").start()
+        # Started during a hook call: without this, every later batch would be traced as
+        # part of that one call.
+        with tracing.outside_any_trace():
+            threading.Thread(target=self._run, daemon=True, name="card-batcher").start()
 
     def _run(self) -> None:
         while True:

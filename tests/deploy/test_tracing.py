@@ -86,7 +86,14 @@ def test_a_hook_call_is_one_trace_continuing_the_ehrs(traced_call):
     (server,) = [s for s in spans if s.kind == Span.SPAN_KIND_SERVER]
     assert server.trace_id.hex() == EHR_TRACE_ID and server.parent_span_id.hex() == EHR_SPAN_ID
     assert f"/cds-services/{ORDER_SIGN}" in server.name or attributes(server).get("http.route", "").startswith("/cds-services/")
-    assert {s.trace_id.hex() for s in spans} == {EHR_TRACE_ID}
+    # Every other trace is the card batch writing for whichever calls were queued (its
+    # connection and transaction), never work of this call.
+    others = {}
+    for span in spans:
+        if span.trace_id.hex() != EHR_TRACE_ID:
+            others.setdefault(span.trace_id, []).append(span)
+    for trace in others.values():
+        assert all(is_store_span(s) for s in trace), [s.name for s in trace]
 
 
 def test_each_fhir_query_is_a_span_whose_traceparent_reaches_the_fhir_server(traced_call):
@@ -102,12 +109,20 @@ def test_each_fhir_query_is_a_span_whose_traceparent_reaches_the_fhir_server(tra
     assert len(clients) == len(fhir_requests)
 
 
-def test_store_statements_are_spans_of_the_same_trace(traced_call):
+def statement(span: Span) -> str:
+    return str(attributes(span).get("db.statement", attributes(span).get("db.query.text", "")))
+
+
+def is_store_span(span: Span) -> bool:
+    return bool({"db.system", "db.system.name"} & set(attributes(span))) or span.name == "connect"
+
+
+def test_store_statements_are_spans_and_the_card_batch_is_outside_the_calls_trace(traced_call):
     _, _, spans, _ = traced_call
-    store_spans = [s for s in spans if "db.system" in attributes(s) or "db.system.name" in attributes(s)]
-    statements = " ".join(str(attributes(s).get("db.statement", attributes(s).get("db.query.text", "")))
-                          for s in store_spans)
-    assert "INSERT INTO cards" in statements
+    batch = [s for s in spans if is_store_span(s) if "INSERT INTO cards" in statement(s)]
+    assert batch, "the card record made no span"
+    # Written by a background thread for whichever calls are queued: in no call's trace.
+    assert all(s.trace_id.hex() != EHR_TRACE_ID for s in batch)
 
 
 def test_spans_carry_no_patient_data(traced_call):
