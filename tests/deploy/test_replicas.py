@@ -17,19 +17,15 @@ from service.store.schema import metadata
 from tests.deploy.cluster import Cluster, Load, checked_call
 from tests.deploy.replicas import renal_avoid_card, renal_fhir_app
 from tests.fhir_server_helpers import REPO_ROOT, serve_wsgi
-from tests.store.helpers import create_postgres_database, drop_postgres_database, postgres_unreachable_reason
+from tests.store.helpers import fresh_postgres_database
 
 FHIR_LATENCY = 0.05  # seconds per FHIR query: calls stay in flight long enough to be cut
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    reason = postgres_unreachable_reason()
-    if reason:
-        pytest.skip(reason)
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +119,7 @@ def test_a_replica_killed_during_a_burst_costs_at_most_its_calls_in_flight(clust
 
 
 def test_two_db_upgrades_at_once_leave_one_correct_schema(tmp_path):
-    reason = postgres_unreachable_reason()
-    if reason:
-        pytest.skip(reason)
-    url = create_postgres_database()
-    try:
+    with fresh_postgres_database() as url:
         env = {"PYTHONPATH": str(REPO_ROOT), "BACLOFEN_CDS_STORE__URL": url,
                "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance"), "PATH": "/usr/bin:/bin"}
         command = [sys.executable, "-m", "service.cli", "db", "upgrade"]
@@ -136,17 +128,11 @@ def test_two_db_upgrades_at_once_leave_one_correct_schema(tmp_path):
         results = [(process.wait(timeout=60), *process.communicate()) for process in processes]
         assert all(code == 0 for code, _, _ in results), results
         assert_one_schema_at_head(url)
-    finally:
-        drop_postgres_database(url)
 
 
 def test_many_upgrades_released_at_the_same_instant_leave_one_correct_schema():
     """The same, with the race made tight: threads released together by a barrier."""
-    reason = postgres_unreachable_reason()
-    if reason:
-        pytest.skip(reason)
-    url = create_postgres_database()
-    try:
+    with fresh_postgres_database() as url:
         engines = [create_engine(url) for _ in range(4)]
         barrier = threading.Barrier(len(engines))
         errors = []
@@ -167,8 +153,6 @@ def test_many_upgrades_released_at_the_same_instant_leave_one_correct_schema():
         assert_one_schema_at_head(url)
         for engine in engines:
             engine.dispose()
-    finally:
-        drop_postgres_database(url)
 
 
 def assert_one_schema_at_head(url: str) -> None:

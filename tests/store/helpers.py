@@ -12,6 +12,7 @@ import os
 import re
 import uuid
 import warnings
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -64,15 +65,23 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture
-def postgres_url():
+@contextmanager
+def fresh_postgres_database():
     """A fresh PostgreSQL database (dropped afterwards); skipped loudly when unreachable."""
     reason = postgres_unreachable_reason()
     if reason:
         pytest.skip(reason)
     url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture
+def postgres_url():
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def make_config(database_url: str, instance_path, **sections) -> Config:

@@ -10,20 +10,10 @@ import requests
 
 from tests.fhir_server_helpers import serve_cli
 
-from .helpers import create_postgres_database, drop_postgres_database, postgres_unreachable_reason
+from .helpers import postgres_url  # noqa: F401 - fixture
 from .test_suppression import REASONS, WHEN, order
 
 STARTUP_SECONDS = 30
-
-
-@pytest.fixture
-def postgres_url():
-    reason = postgres_unreachable_reason()
-    if reason:
-        pytest.skip(reason)
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 def write_config(folder: Path, name: str, url: str) -> Path:
