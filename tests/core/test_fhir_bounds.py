@@ -27,9 +27,11 @@ MISBEHAVIOURS = {"gzip_bomb": "too large", "endless": "too large", "trickle": "t
 
 @pytest.fixture
 def service(tmp_path):
-    def serve(**fhir):
+    """The service on a local HTTP server; the given FHIR servers are its allowed servers."""
+    def serve(*fhir_servers: MisbehavingFhir, **fhir):
+        allowed = [server.url for server in fhir_servers]
         app = create_app({"server": {"instance_path": str(tmp_path / "instance")},
-                          "fhir": fhir})
+                          "fhir": {"allowed_servers": allowed, **fhir}})
         return serve_wsgi(app)
     return serve
 
@@ -78,7 +80,7 @@ def wait_for(condition, seconds: float = 20) -> bool:
 
 @pytest.mark.parametrize("mode", MISBEHAVIOURS)
 def test_a_misbehaving_fhir_server_costs_a_data_unavailable_card_then_healthy_calls_recover(service, mode):
-    with service() as served, MisbehavingFhir(mode) as fhir:
+    with MisbehavingFhir(mode) as fhir, service(fhir) as served:
         expected = full_cards(served.url)
         assert_patient_unavailable(call(served.url, fhir.url), MISBEHAVIOURS[mode])
         fhir.mode = "healthy"
@@ -89,7 +91,7 @@ def test_a_misbehaving_fhir_server_costs_a_data_unavailable_card_then_healthy_ca
 
 @pytest.mark.parametrize("mode", ["trickle", "trickle_headers", "endless"])
 def test_abandoned_queries_end_and_close_their_connections(service, mode):
-    with service() as served, MisbehavingFhir(mode) as fhir:
+    with MisbehavingFhir(mode) as fhir, service(fhir) as served:
         assert_patient_unavailable(call(served.url, fhir.url), MISBEHAVIOURS[mode])
         assert wait_for(lambda: fhir.open_connections == 0), "the service kept reading after its deadline"
         assert wait_for(lambda: not fetch_threads()), f"query threads left: {fetch_threads()}"
@@ -98,8 +100,8 @@ def test_abandoned_queries_end_and_close_their_connections(service, mode):
 def test_calls_stuck_on_one_server_never_hold_up_calls_to_another(service):
     """A call's queries have their own threads: with two queries in parallel per call, six
     calls stuck on a trickling server must not delay a call to a healthy one."""
-    with service(max_workers=2, total_timeout=4.0) as served, \
-            MisbehavingFhir("trickle") as bad, MisbehavingFhir("healthy") as good:
+    with MisbehavingFhir("trickle") as bad, MisbehavingFhir("healthy") as good, \
+            service(bad, good, max_workers=2, total_timeout=4.0) as served:
         expected = full_cards(served.url)
         with ThreadPoolExecutor(max_workers=6) as pool:
             stuck = [pool.submit(call, served.url, bad.url) for _ in range(6)]
@@ -113,8 +115,8 @@ def test_calls_stuck_on_one_server_never_hold_up_calls_to_another(service):
 
 def test_the_body_cap_is_configurable(service):
     small_limit = len(deep_patient(150)) - 1
-    with service(max_body_bytes=small_limit, max_json_depth=400) as served, \
-            MisbehavingFhir("deep_150") as fhir:
+    with MisbehavingFhir("deep_150") as fhir, \
+            service(fhir, max_body_bytes=small_limit, max_json_depth=400) as served:
         assert_patient_unavailable(call(served.url, fhir.url), "too large")
 
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from service import create_app
+from service.store.store import FeedbackItem
 from tests.store.helpers import ORDER_SIGN, PATIENT_ID, columns_containing, make_card, make_config
 
 from tests.conftest import SANDBOX_REQUESTS as SANDBOX
@@ -146,6 +148,13 @@ def test_an_invalid_item_is_400_naming_it_and_nothing_is_stored(client, store, b
 def test_timestamps_with_an_offset_are_kept_in_utc(client, store):
     body = {"feedback": [{**OK, "outcomeTimestamp": "2026-11-21T23:33:41+01:00"}]}
     assert client.post(FEEDBACK, json=body).status_code == 200
+    assert _feedback_rows(store)[0]["outcome_at"].isoformat() == "2026-11-21T22:33:41"
+
+
+def test_the_store_itself_keeps_an_offset_timestamp_in_utc(store):
+    """The store's own guard, for any caller (the HTTP layer converts to UTC first)."""
+    moment = datetime(2026, 11, 21, 23, 33, 41, tzinfo=timezone(timedelta(hours=1)))
+    store.record_feedback(ORDER_SIGN, [FeedbackItem(card="a-card", outcome="accepted", outcome_at=moment)])
     assert _feedback_rows(store)[0]["outcome_at"].isoformat() == "2026-11-21T22:33:41"
 
 

@@ -12,15 +12,16 @@ import pytest
 from cards.knowledge import load_knowledge
 from cards.medication import read_order
 from fhir_fixtures import PATIENT_VIEW_STORIES, load_story, story_ids
-from fhir_fixtures.fhir_server import InMemoryFhir, create_fhir_app, simulated_failures
+from fhir_fixtures.fhir_server import InMemoryFhir
 from fhir_fixtures.requests import PATIENT_VIEW, hook_request
 from tests.cards.fhircheck import validate
 from tests.cds_spec import assert_valid_response
-from tests.fhir_server_helpers import serve_wsgi
-# The service and the served fixture FHIR server are built as for the order stories (the
-# imported fixtures use this module's `fixture_fhir`).
-from tests.stories.test_stories import (FHIR_BUDGET_SECONDS, assert_expectations,  # noqa: F401
-                                        assert_fetched_from_fixture_server, client, healthy_fhir)
+# The service and the served fixture FHIR servers (healthy, and failing the stories'
+# `unavailable` queries) are built as for the order stories: the imported fixtures use this
+# module's `stories` and `fixture_fhir`, and the client allows both servers.
+from tests.stories.test_stories import (assert_expectations,  # noqa: F401
+                                        assert_fetched_from_fixture_server, client, failing_fhir,
+                                        healthy_fhir)
 
 SERVICE_ID = "baclofen-patient-view"
 TOPIC = "cramps-next-steps"
@@ -46,14 +47,6 @@ def service(client):
     response = client.get("/cds-services")
     assert response.status_code == 200
     return next(s for s in response.get_json()["services"] if s["id"] == SERVICE_ID)
-
-
-@pytest.fixture(scope="module")
-def failing_fhir(fixture_fhir, stories, service):
-    app = create_fhir_app(fixture_fhir, simulated_failures(stories.values(), service["prefetch"]),
-                          timeout_seconds=FHIR_BUDGET_SECONDS * 2)
-    with serve_wsgi(app) as served:
-        yield served
 
 
 def test_there_are_patient_view_stories():
