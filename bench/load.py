@@ -70,6 +70,7 @@ def start_service(workdir: Path, threads: int, fhir_base: str | None) -> tuple[s
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(workdir / "instance")}
     if fhir_base:
         env["BACLOFEN_CDS_FHIR__ALLOWED_SERVERS"] = json.dumps([fhir_base])
+        env["BACLOFEN_CDS_RUNAHEAD__ENABLED"] = "false"  # measure fetches, not the cache
     process = start([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
                      "--workers", "2", "--threads", str(threads)], env)
     base = f"http://127.0.0.1:{port}"

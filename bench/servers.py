@@ -57,7 +57,11 @@ def run_candidate(name: str, scenarios: list[str], seconds: int, workdir: Path, 
     behind_nginx = name.startswith("nginx+")
     server = name.removeprefix("nginx+")
     port = free_port()
-    env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(workdir / f"instance-{name}")}
+    env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(workdir / f"instance-{name}"),
+           # The slow FHIR server is allowed (nothing is by default), and every fetching call
+           # really fetches: run-ahead would answer the repeated patient from memory.
+           "BACLOFEN_CDS_FHIR__ALLOWED_SERVERS": json.dumps([fhir_url]),
+           "BACLOFEN_CDS_RUNAHEAD__ENABLED": "false"}
     process = start(candidates(port)[server], env)
     base = f"http://127.0.0.1:{port}"
     try:
