@@ -15,6 +15,8 @@ import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from service import tracing
+from service.config import ConfigError
 from service.tracing import redact_fhir_url
 from tests.deploy.replicas import (ORDER_SIGN, RENAL_STORY, Replica, renal_avoid_card,
                                    renal_fhir_app, renal_order_sign, replica_env)
@@ -161,3 +163,33 @@ def test_off_by_default_nothing_is_imported_and_no_traceparent_is_sent(tmp_path)
         assert result.returncode == 0, result.stderr
         assert fhir.requests and all(r.traceparent is None for r in fhir.requests)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("environ, on", [
+    ({}, False),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+    ({"OTEL_TRACES_EXPORTER": "console"}, True),
+    ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, False),
+    ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, False),
+])
+def test_tracing_is_on_only_when_the_standard_variables_ask_for_it(environ, on):
+    assert tracing.enabled(environ) is on
+
+
+@pytest.mark.parametrize("variable, value, named", [
+    ("OTEL_TRACES_EXPORTER", "zipkin", "OTEL_TRACES_EXPORTER=zipkin"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"),
+])
+def test_an_exporter_this_install_cannot_serve_stops_start_up_naming_the_variable(monkeypatch, variable,
+                                                                               value, named):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=named):
+        tracing._exporter()
+
+
+def test_the_console_exporter_is_available(monkeypatch):
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    assert isinstance(tracing._exporter(), ConsoleSpanExporter)
