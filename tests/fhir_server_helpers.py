@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
+import pytest
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -138,3 +139,16 @@ def _wait_until_up(base: str, process: subprocess.Popen, log: Path, seconds: flo
         except (requests.ConnectionError, requests.Timeout):  # not listening, or still starting
             time.sleep(0.1)
     raise ServeFailed(f"serve did not answer /healthz in {seconds} s: {log.read_text()[-2000:]}")
+
+
+def wait_until(condition, what: str, seconds: float = 10.0, step=None) -> None:
+    """Poll until `condition()` holds; fail the test naming `what` after a generous bound.
+    A bound on waiting, not a timing assertion (how fast is bench/'s business)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        if step:
+            step()
+        else:
+            time.sleep(0.02)

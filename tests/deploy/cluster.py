@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, select
 from service.store.schema import cards as cards_table
 
 from tests.deploy.replicas import ORDER_SIGN, Replica, renal_avoid_card, renal_order_sign, replica_env
-from tests.fhir_server_helpers import REPO_ROOT, free_port
+from tests.fhir_server_helpers import REPO_ROOT, free_port, wait_until
 
 PROXY_SNIPPET = REPO_ROOT / "deploy" / "nginx" / "cds-replicas.conf"
 ISSUER = "https://ehr.cluster-test.example"
@@ -186,10 +186,7 @@ class Cluster:
         """Replicas record the cards they issue in background batches (every 0.1 s)."""
         engine = create_engine(self.database_url)
         try:
-            deadline = time.monotonic() + seconds
-            while not _is_recorded(engine, card_uuid):
-                assert time.monotonic() < deadline, f"card {card_uuid} not recorded in {seconds} s"
-                time.sleep(0.02)
+            wait_until(lambda: _is_recorded(engine, card_uuid), f"card {card_uuid} to be recorded", seconds)
         finally:
             engine.dispose()
 
@@ -254,10 +251,7 @@ class Load:
 
     def wait_for(self, more: int, seconds: float = 60) -> None:
         target = self.answered() + more
-        deadline = time.monotonic() + seconds
-        while self.answered() < target:
-            assert time.monotonic() < deadline, f"load stalled at {self.answered()} calls"
-            time.sleep(0.02)
+        wait_until(lambda: self.answered() >= target, f"{more} more answered calls (load stalled?)", seconds)
 
     def stop(self) -> list[Outcome]:
         self._stop.set()

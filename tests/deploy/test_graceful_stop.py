@@ -3,7 +3,6 @@ their cards, records those cards, and exits 0."""
 from __future__ import annotations
 
 import threading
-import time
 
 import requests
 
@@ -11,7 +10,7 @@ from service.config import validate_config
 from service.store import open_store
 from tests.deploy.replicas import (ORDER_SIGN, Replica, renal_avoid_card, renal_fhir_app,
                                    renal_order_sign, replica_env)
-from tests.fhir_server_helpers import serve_wsgi
+from tests.fhir_server_helpers import serve_wsgi, wait_until
 
 FHIR_LATENCY = 1.5  # seconds: well inside the service's 2.5 s FHIR budget
 
@@ -26,7 +25,7 @@ def test_sigterm_finishes_the_call_in_flight_and_records_its_cards(tmp_path):
             call = threading.Thread(target=lambda: answers.append(requests.post(
                 f"{replica.url}/cds-services/{ORDER_SIGN}", json=renal_order_sign(fhir.url), timeout=20)))
             call.start()
-            _wait_for(lambda: fhir.requests, "the call to reach the FHIR server")
+            wait_until(lambda: fhir.requests, "the call to reach the FHIR server")
             exit_status = replica.terminate()
             call.join(timeout=20)
         finally:
@@ -44,8 +43,3 @@ def test_sigterm_finishes_the_call_in_flight_and_records_its_cards(tmp_path):
     assert "Traceback" not in log
 
 
-def _wait_for(condition, what: str, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)

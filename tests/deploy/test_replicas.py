@@ -16,7 +16,7 @@ from service.store import migrate
 from service.store.schema import metadata
 from tests.deploy.cluster import Cluster, Load, checked_call
 from tests.deploy.replicas import renal_avoid_card, renal_fhir_app
-from tests.fhir_server_helpers import REPO_ROOT, serve_wsgi
+from tests.fhir_server_helpers import REPO_ROOT, serve_wsgi, wait_until
 from tests.store.helpers import fresh_postgres_database
 
 FHIR_LATENCY = 0.05  # seconds per FHIR query: calls stay in flight long enough to be cut
@@ -87,11 +87,12 @@ def test_a_rolling_restart_under_load_drops_no_call(cluster):
 
 
 def wait_until_it_answers_through_the_proxy(replica, load: Load, calls: int = 5) -> None:
-    answered_before = replica.log.read_text().count('"event": "hook_answered"')
-    deadline = time.monotonic() + 60
-    while replica.log.read_text().count('"event": "hook_answered"') < answered_before + calls:
-        assert time.monotonic() < deadline, f"{replica.name} got no calls through the proxy"
-        load.wait_for(1)
+    def answered() -> int:
+        return replica.log.read_text().count('"event": "hook_answered"')
+
+    target = answered() + calls
+    wait_until(lambda: answered() >= target, f"{replica.name} to get calls through the proxy", 60,
+               step=lambda: load.wait_for(1))
 
 
 def test_a_replica_killed_during_a_burst_costs_at_most_its_calls_in_flight(cluster):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.fhir_server_helpers import serve_cli
