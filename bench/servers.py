@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import free_port, request_body, start, wait_up, wrk  # noqa: E402
-from tests.core.test_slow_clients import nginx_in_front  # noqa: E402
+from tests.core.test_slow_clients import nginx_in_front, trickle  # noqa: E402
 
 HOOK = "/cds-services/baclofen-order-sign"
 PY = sys.executable
@@ -107,9 +106,8 @@ def fetch(base: str, workdir: Path, seconds: int, fhir_url: str) -> dict:
 
 
 def slowloris(base: str, workdir: Path, seconds: int, _fhir_url: str) -> dict:
-    port = int(base.rsplit(":", 1)[1])
     stop = threading.Event()
-    slow = [threading.Thread(target=_trickle, args=(port, index % 2 == 0, stop), daemon=True)
+    slow = [threading.Thread(target=trickle, args=(base, index % 2 == 0, stop), daemon=True)
             for index in range(64)]
     for thread in slow:
         thread.start()
@@ -118,19 +116,6 @@ def slowloris(base: str, workdir: Path, seconds: int, _fhir_url: str) -> dict:
         return wrk(base + HOOK, body_file(workdir, "prefetch", None), seconds, 4)
     finally:
         stop.set()
-
-
-def _trickle(port: int, headers: bool, stop: threading.Event) -> None:
-    """One slow client: its headers, or its body, one byte a second."""
-    try:
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(f"POST {HOOK} HTTP/1.1\r\nHost: x\r\n".encode())
-            if not headers:
-                sock.sendall(b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
-            while not stop.wait(1.0):
-                sock.sendall(b"X-a: b\r\n" if headers else b" ")
-    except OSError:
-        pass  # the server cut us off: that is what it should do
 
 
 class _Url:
