@@ -24,7 +24,7 @@ STORY_IDS = story_ids()
 CASES = [(story_id, "complete") for story_id in STORY_IDS] + [
     (story_id, "failing") for story_id in STORY_IDS if load_story(story_id).get("unavailable")]
 # The service gives up on the FHIR server after this; a simulated timeout takes longer.
-FHIR_BUDGET_SECONDS = 0.5
+FHIR_BUDGET_SECONDS = 1.5
 
 
 @pytest.fixture(scope="module")
