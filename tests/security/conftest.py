@@ -144,6 +144,17 @@ def client(secure_app):
     return secure_app.test_client()
 
 
+@pytest.fixture(scope="module")
+def served_demo(tmp_path_factory):
+    """The app with its demo (no client authentication) on a real local HTTP server."""
+    from service.app import create_app
+    from tests.fhir_server_helpers import serve_wsgi
+
+    app = create_app(app_config(tmp_path_factory.mktemp("demo"), None, demo={"enabled": True}))
+    with serve_wsgi(app) as http:
+        yield http
+
+
 @pytest.fixture
 def token_for(keys):
     """A valid token of issuer A for a path of the app (aud = PUBLIC_URL + path)."""

@@ -9,19 +9,10 @@ import pytest
 import requests
 
 from fhir_fixtures import all_stories
-from service.app import create_app
-from tests.fhir_server_helpers import serve_wsgi
 
-from .conftest import app_config, fhir_handler
+from .conftest import fhir_handler
 
 ORDER_SIGN_PATH = "/cds-services/baclofen-order-sign"
-
-
-@pytest.fixture(scope="module")
-def served_demo(tmp_path_factory):
-    app = create_app(app_config(tmp_path_factory.mktemp("demo-access"), None, demo={"enabled": True}))
-    with serve_wsgi(app) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")

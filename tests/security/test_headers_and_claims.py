@@ -15,13 +15,6 @@ from .conftest import PUBLIC_URL, app_config, bearer, claims_for, sign
 DISCOVERY_PATH = "/cds-services"
 
 
-@pytest.fixture(scope="module")
-def served_demo(tmp_path_factory):
-    app = create_app(app_config(tmp_path_factory.mktemp("headers"), None, demo={"enabled": True}))
-    with serve_wsgi(app) as http:
-        yield http
-
-
 @pytest.mark.parametrize("path", ["/demo", "/demo/", "/demo/rules"])
 def test_html_pages_carry_the_security_headers(served_demo, path):
     response = requests.get(served_demo.url + path, timeout=10)
