@@ -54,7 +54,7 @@ def fill_template(template: str, context: dict) -> str:
     return template
 
 
-def fhir_server_for(call: HookCall, fhir: FhirClient, reason: str) -> str:
+def fhir_server_for(call: HookCall, reason: str) -> str:
     """The server we may query for this call, or 412: needed data cannot be had."""
     if not call.fhir_server:
         raise ApiError(412, f"{reason}: prefetch incomplete and no fhirServer given", "prefetch")
@@ -86,7 +86,7 @@ def gather(call: HookCall, templates: dict[str, str], fhir: FhirClient) -> Gathe
             queries[key] = fill_template(template, call.context)
     missing = [key for key in queries if key not in call.prefetch]
     if missing:
-        server = fhir_server_for(call, fhir, f"missing {', '.join(missing)}")
+        server = fhir_server_for(call, f"missing {', '.join(missing)}")
     elif queries:  # only continuations of paged prefetch: follow them where allowed
         server = call.fhir_server if call.fhir_server and _server_allowed(call.fhir_server) else None
         if not server:  # the rest of a paged prefetch cannot be had: say so, never "complete"
@@ -103,7 +103,7 @@ def gather(call: HookCall, templates: dict[str, str], fhir: FhirClient) -> Gathe
 
 def fetch_medications(call: HookCall, fhir: FhirClient, references: list[str]) -> Gathered:
     """Read Medications that drafts reference but the request does not carry."""
-    server = fhir_server_for(call, fhir, "a draft references a Medication not in the request")
+    server = fhir_server_for(call, "a draft references a Medication not in the request")
     gathered = Gathered()
     results = fhir.fetch(server, call.access_token, {ref: ref for ref in references})
     for reference, result in results.items():
