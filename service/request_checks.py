@@ -167,6 +167,15 @@ def check_bundle(value: object, where: str, limits: ServerConfig) -> None:
             raise bad_request(f"{where}.entry[{index}].resource", "must be a FHIR resource")
 
 
+def _is_a(value, kind: type) -> bool:
+    """JSON's sense of the type: an integer may be written 300.0 (JSON Schema agrees)."""
+    if isinstance(value, bool):
+        return False
+    if kind is int:
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    return isinstance(value, kind) and value != ""
+
+
 def _check_fhir_authorization(body: dict, fhir_server: str | None) -> str | None:
     auth = _optional(body, "fhirAuthorization", dict)
     if auth is None:
@@ -174,9 +183,9 @@ def _check_fhir_authorization(body: dict, fhir_server: str | None) -> str | None
     if fhir_server is None:
         raise bad_request("fhirServer", "is required when fhirAuthorization is present")
     for name, kind in FHIR_AUTHORIZATION_FIELDS.items():
-        value = auth.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool) or value == "":
-            raise bad_request(f"fhirAuthorization.{name}", f"must be a {kind.__name__}")
+        if not _is_a(auth.get(name), kind):
+            raise bad_request(f"fhirAuthorization.{name}",
+                              "must be an integer" if kind is int else "must be a non-empty string")
     if auth["token_type"].lower() != "bearer":
         raise bad_request("fhirAuthorization.token_type", "must be Bearer")
     if not _BEARER_TOKEN.fullmatch(auth["access_token"]):

@@ -7,7 +7,7 @@ import pytest
 
 from tests.cds_spec import assert_no_empty_values, assert_valid_response
 from tests.conftest import sandbox_request
-from tests.core.builders import SERVICE_FOR_HOOK, bundle, hook_request, patient
+from tests.core.builders import SERVICE_FOR_HOOK, bundle, complete_prefetch, hook_request, patient
 
 DATA_KEYS = {"patient", "conditions", "meds", "creatinine", "egfr", "potassium", "magnesium",
              "procedures"}
@@ -191,6 +191,17 @@ def test_fhir_authorization_fields_are_checked(client):
     response = post(client, body)
     assert response.status_code == 400
     assert response.json["field"] == "fhirAuthorization.access_token"
+
+
+@pytest.mark.parametrize("expires_in, status", [(300, 200), (300.0, 200), (1.5, 400), (True, 400), ("300", 400)])
+def test_expires_in_is_a_json_integer(client, fhir_server, expires_in, status):
+    """300.0 is an integer in JSON (and in the OpenAPI document's JSON Schema); 1.5 is not."""
+    body = hook_request(prefetch=complete_prefetch(), fhir_server=fhir_server.url_for("/fhir"), token="t")
+    body["fhirAuthorization"]["expires_in"] = expires_in
+    response = post(client, body)
+    assert response.status_code == status, response.json
+    if status == 400:
+        assert response.json["field"] == "fhirAuthorization.expires_in"
 
 
 def test_order_select_requires_selections(client):
