@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from .. import actions
 from ..cardbuilder import Finding
-from ..dates import days_between
 from ..dose_writer import write_daily_dose
 from ..facts import Facts
 from ..hookdata import (CONDITIONS, CREATININE, EGFR, MAGNESIUM, MEDS, PATIENT, POTASSIUM,
@@ -166,9 +165,9 @@ def _titration(facts: Facts, course: Course) -> Step:
         return _renal_first(facts, title, d0, renal)
     allowed_from = _next_change_allowed(facts, course)
     if allowed_from:
-        days = days_between(course.last_change, facts.now)
+        days = (facts.now.date() - course.last_change.date()).days  # calendar days, as the date shown
         return Step(title, NEXT, f"Baclofen {mg(d0)}; the dose was last changed"
-                    f" {_day(course.last_change)} ({days:.0f} days ago): the next increase is due"
+                    f" {_day(course.last_change)} ({days} days ago): the next increase is due"
                     f" from {_day(allowed_from)} (at most every"
                     f" {_cramps('step_interval_cramps_days', facts):g} days).",
                     headline=f"next increase from {_day(allowed_from)}")
