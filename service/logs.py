@@ -1,10 +1,12 @@
 """Structured JSON logs, one object per line, keyed by hookInstance; never patient data or tokens."""
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import sys
 import time
+
+import orjson
 
 LOGGER_NAME = "baclofen_cds"
 # Only these record attributes are written; anything else passed in `extra` is dropped,
@@ -22,7 +24,7 @@ trace_ids = None
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "time": _utc_second(int(record.created)),
             "level": record.levelname.lower(),
             "message": record.getMessage(),
         }
@@ -34,7 +36,12 @@ class JsonFormatter(logging.Formatter):
             entry.update(trace_ids())
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def configure(level: int = logging.INFO) -> None:
