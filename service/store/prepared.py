@@ -4,7 +4,9 @@ Each SQLAlchemy Core execution costs about ten times the query itself on SQLite 
 Connection, the BEGIN of the begin event, an execution context, a result object). The
 statement is still built with SQLAlchemy and compiled once for the engine's dialect, its
 values converted by the column types as Core would; only the execution skips Core. It reads
-the database on every call: what another process wrote a moment ago is seen.
+the database on every call: what another process wrote a moment ago is seen. When something
+listens to the engine's statements (tracing: a span per store statement), the statement
+runs through Core, so that it sees it.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class PreparedSelect:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self._engine = engine
+        self._statement = statement
         self._sql = compiled.string
         self._positions = compiled.positiontup if compiled.positional else None
         self._bind_processors = {
@@ -31,6 +34,9 @@ class PreparedSelect:
 
     def all(self, **parameters) -> list:
         """The rows, as named tuples; a driver error is raised (the connection is discarded)."""
+        if self._engine.dispatch.before_cursor_execute:
+            with self._engine.connect() as connection:
+                return [self._row._make(row) for row in connection.execute(self._statement, parameters)]
         for name, process in self._bind_processors.items():
             parameters[name] = process(parameters[name])
         arguments = [parameters[name] for name in self._positions] if self._positions else parameters

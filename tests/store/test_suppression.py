@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 
 from service import create_app
 from service.store.schema import baclofen_orders
@@ -227,6 +227,23 @@ def test_each_mechanism_can_be_switched_off(database_url, tmp_path):
     client = create_app(config).test_client()
     override(client, call(client, order())["renal-reduce"], "tolerated-dose")
     assert "renal-reduce" in call(client, order())
+
+
+def test_the_overrides_read_is_a_statement_tracing_sees(client, store):
+    """Untraced, the read skips SQLAlchemy Core (service/store/prepared.py); with a listener
+    on the engine's statements, as tracing adds, it goes through Core and suppresses alike."""
+    override(client, call(client, order())["renal-reduce"])
+    statements = []
+
+    def listener(connection, cursor, statement, *_):
+        statements.append(statement)
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        cards = call(client, order())
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    assert "renal-reduce" not in cards and "start-dose-high" in cards
+    assert any("FROM overrides" in statement for statement in statements)
 
 
 def test_a_store_that_cannot_answer_hides_nothing(client, store, caplog):
