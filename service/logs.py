@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 import time
-
-import orjson
 
 LOGGER_NAME = "baclofen_cds"
 # Only these record attributes are written; anything else passed in `extra` is dropped,
@@ -36,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(trace_ids())
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return json.dumps(entry, default=str)  # its ", " and ": " are what log searches expect
 
 
 @functools.lru_cache(maxsize=4)
