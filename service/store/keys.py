@@ -17,7 +17,7 @@ def patient_hash_key(configured: str, instance_path: Path) -> bytes:
 
 
 def hash_patient_id(key: bytes, patient_id: str) -> str:
-    return hmac.digest(key, patient_id.encode(), hashlib.sha256).hex()
+    return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()
 
 
 def _read_or_create_key_file(path: Path) -> bytes:

@@ -11,17 +11,20 @@ runs through Core, so that it sees it.
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import Callable
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Engine
 
 
 class PreparedSelect:
-    def __init__(self, engine: Engine, statement: Select):
+    def __init__(self, engine: Engine, statement: Select, connect: Callable):
+        """`connect`: a Core connection for the statement when it must run through Core."""
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self._engine = engine
         self._statement = statement
+        self._connect = connect
         self._sql = compiled.string
         self._positions = compiled.positiontup if compiled.positional else None
         self._bind_processors = {
@@ -35,7 +38,7 @@ class PreparedSelect:
     def all(self, **parameters) -> list:
         """The rows, as named tuples; a driver error is raised (the connection is discarded)."""
         if self._engine.dispatch.before_cursor_execute:
-            with self._engine.connect() as connection:
+            with self._connect() as connection:
                 return [self._row._make(row) for row in connection.execute(self._statement, parameters)]
         for name, process in self._bind_processors.items():
             parameters[name] = process(parameters[name])

@@ -103,7 +103,7 @@ class Store:
         self._insert = postgresql.insert if self._is_postgresql else sqlite.insert
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._claim_statement = _claim_statement(self._insert)
-        self._overrides_of_patient = PreparedSelect(engine, _OVERRIDES_OF_PATIENT)
+        self._overrides_of_patient = PreparedSelect(engine, _OVERRIDES_OF_PATIENT, lambda: reading(engine))
         self._batcher = CardBatcher(self._insert_statements, batch_seconds)
 
     # -- cards ---------------------------------------------------------------------------
