@@ -6,7 +6,7 @@ from flask import Flask
 from cards.knowledge import KnowledgeError, load_knowledge
 
 from . import (admin, auth, discovery, feedback, health, hooks, logs, openapi, parsing, proxy,
-               runahead, security_headers, tracing)
+               runahead, security_headers, suppression, tracing)
 from .config import Config, ConfigError, load_config, validate_config
 from .cors import install_cors
 from .declarations import discovery_document, prefetch_templates
@@ -33,6 +33,7 @@ def create_app(config: Config | dict | None = None, *, with_store: bool = True) 
         prefetch_templates=prefetch_templates(knowledge), discovery=discovery_document(knowledge),
     )
     state.store = open_store(config) if with_store else None
+    state.suppression = suppression.Policy.of(config, knowledge)
     if config.runahead.enabled:
         runahead.install(state.fhir, config.runahead)
     # Werkzeug stops reading a chunked body at this limit without an error; one byte more

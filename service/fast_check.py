@@ -20,10 +20,12 @@ from datetime import date
 from pydantic_core import SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 
-_STRING = re.compile(r"[ \r\n\t\S]+")
-_CODE = re.compile(r"[^\s]+(\s[^\s]+)*")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_URI = re.compile(r"\S+")
+# The reference's own patterns, read by pydantic-core's Rust regex engine as they are for
+# fhir.resources; anchored here, where the reference only searches.
+_STRING = r"[ \r\n\t\S]+"
+_CODE = r"[^\s]+(\s[^\s]+)*"
+_ID = r"[A-Za-z0-9\-.]{1,64}"
+_URI = r"\S+"
 _DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
 _DATETIME = re.compile(
     r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})"
@@ -33,12 +35,9 @@ _INSTANT = re.compile(
     r"(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)")
 
 
-def _matching(pattern: re.Pattern):
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise ValueError("format")
-        return value
-    return cs.no_info_after_validator_function(check, cs.str_schema(strict=True))
+def _matching(pattern: str):
+    """Checked in Rust, without a call back into Python for each string."""
+    return cs.str_schema(pattern=f"^(?:{pattern})$", regex_engine="rust-regex", strict=True)
 
 
 def _calendar(pattern: re.Pattern):

@@ -181,9 +181,9 @@ def _record(call: HookCall, cards: list[dict], drafts: list[dict], medications: 
     """Hide cards already overridden (service/suppression.py) and audit the rest; a store
     failure must not withhold a card from the clinician. Returns the cards to show."""
     if state.store is not None:
-        policy = suppression.Policy.of(state.config, state.knowledge)
-        outcome = suppression.apply(call, cards, drafts, policy, state.store)
-        orders = suppression.baclofen_draft_keys(drafts, medications, state.knowledge)
-        cards = suppression.record(call, outcome, drafts, orders, state.store)
+        keys = [suppression.draft_key(draft) for draft in drafts]
+        outcome = suppression.apply(call, cards, keys, state.suppression, state.store)
+        orders = suppression.baclofen_draft_keys(drafts, keys, medications, state.knowledge)
+        cards = suppression.record(call, outcome, orders, state.store)
     metrics.count_cards(call.service.id, cards)
     return cards

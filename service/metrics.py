@@ -20,6 +20,9 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05,
 _lock = threading.Lock()
 _registry: CollectorRegistry | None = None
 _metrics: dict[str, Counter | Histogram] = {}
+# (metric name, label values) -> its child: labels() validates and locks on every call. The
+# label values are from fixed sets (services, statuses, topics, reasons), so this stays small.
+_children: dict[tuple, Counter | Histogram] = {}
 
 
 def prepare_multiprocess(directory: str | os.PathLike) -> None:
@@ -40,31 +43,36 @@ def mark_worker_dead(pid: int) -> None:
 
 
 def observe_hook(service_id: str, status: int, seconds: float) -> None:
-    _get()["requests"].labels(service_id, str(status)).inc()
-    _get()["latency"].labels(service_id).observe(seconds)
+    _child("requests", service_id, str(status)).inc()
+    _child("latency", service_id).observe(seconds)
 
 
 def count_cards(service_id: str, cards: list[dict]) -> None:
-    counter = _get()["cards"]
     for card in cards:
         topic = ((card.get("source") or {}).get("topic") or {}).get("code", "")
-        counter.labels(service_id, topic, card.get("indicator", "")).inc()
+        _child("cards", service_id, topic, card.get("indicator", "")).inc()
 
 
 def count_suppressed(service_id: str, item) -> None:
     """A card found but not shown (item: service.store.SuppressedCard)."""
     topic = ((item.card.get("source") or {}).get("topic") or {}).get("code", "")
-    _get()["suppressed"].labels(service_id, topic, item.why).inc()
+    _child("suppressed", service_id, topic, item.why).inc()
 
 
 def count_fetch_error(data_key: str, reason: str) -> None:
-    _get()["fetch_errors"].labels(data_key, reason).inc()
+    _child("fetch_errors", data_key, reason).inc()
 
 
 def count_feedback(service_id: str, items) -> None:
-    counter = _get()["feedback"]
     for item in items:
-        counter.labels(service_id, item.outcome).inc()
+        _child("feedback", service_id, item.outcome).inc()
+
+
+def _child(name: str, *labels: str):
+    child = _children.get((name, *labels))
+    if child is None:
+        child = _children[(name, *labels)] = _get()[name].labels(*labels)
+    return child
 
 
 def render() -> tuple[bytes, str]:

@@ -58,7 +58,7 @@ def read_json_body(request: Request, limits: ServerConfig) -> object:
         if str(exc).startswith("depth limit exceeded"):  # orjson stops at 1024 levels
             raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels") from None
         data = _with_lone_surrogates(raw, exc)
-    check_json_limits(data, limits, len(raw))
+    check_json_limits(data, limits, raw)
     return data
 
 
@@ -74,23 +74,42 @@ def _with_lone_surrogates(raw: bytes, error: orjson.JSONDecodeError) -> object:
     raise ApiError(400, f"body is not valid JSON: {error}", "body") from None
 
 
-def check_json_limits(data: object, limits: ServerConfig, body_bytes: int | None = None) -> None:
-    """Depth and string length limits, walked one nesting level at a time (no recursion to
-    exhaust). Strings are looked at only when the body is long enough to hold one over the
-    limit (a typical request is far shorter than the string limit)."""
-    strings = body_bytes is None or body_bytes > limits.max_string_length
-    level, depth = [data], 1
-    while level:
-        if depth > limits.max_json_depth:
-            raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels")
+def check_json_limits(data: object, limits: ServerConfig, raw: bytes) -> None:
+    """Depth and string length limits of `data`, parsed from the JSON text `raw`. Strings
+    are looked at only when the body is long enough to hold one over the limit (a typical
+    request is far shorter than the string limit)."""
+    if not _nesting_within(raw, limits.max_json_depth):
+        raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels")
+    if len(raw) <= limits.max_string_length:
+        return
+    level = [data]
+    while level:  # one nesting level at a time: no recursion to exhaust
         deeper: list = []
         for value in level:
             items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else (value,)
-            if strings:
-                _check_strings(value.keys() if isinstance(value, dict) else (), limits)
-                _check_strings(items, limits)
+            _check_strings(value.keys() if isinstance(value, dict) else (), limits)
+            _check_strings(items, limits)
             deeper += [item for item in items if isinstance(item, (dict, list))]
-        level, depth = deeper, depth + 1
+        level = deeper
+
+
+_AS_SQUARE_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET_OR_QUOTE = bytes(set(range(256)) - set(b'{}[]"'))
+
+
+def _nesting_within(raw: bytes, max_depth: int) -> bool:
+    """Whether well-formed JSON text nests at most `max_depth` arrays and objects. Found
+    with byte operations (C speed, a third of walking the parsed value): escapes and then
+    strings are dropped, '{}' read as '[]', and each pass removes the innermost pairs."""
+    if b"\\" in raw:  # without escapes, every '"' left opens or closes a string
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    tokens = raw.translate(_AS_SQUARE_BRACKETS, _NOT_BRACKET_OR_QUOTE)
+    brackets = b"".join(tokens.split(b'"')[::2])
+    for _ in range(max_depth):
+        if not brackets:
+            return True
+        brackets = brackets.replace(b"[]", b"")
+    return not brackets
 
 
 def _check_strings(values, limits: ServerConfig) -> None:

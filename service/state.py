@@ -19,6 +19,7 @@ class AppState:
     prefetch_templates: dict[str, str] = field(default_factory=dict)
     discovery: dict = field(default_factory=dict)
     verifier: Any = None  # service.auth.Verifier when issuers are configured
+    suppression: Any = None  # service.suppression.Policy, from config and knowledge
 
 
 def app_state() -> AppState:

@@ -38,27 +38,30 @@ class Policy:
     same_order: timedelta
     snooze_critical: bool
     snoozes: Mapping[str, Mapping]  # reason code -> {scope, days, rationale}
+    lookback: timedelta  # how far back an override can still matter
 
     @classmethod
     def of(cls, config, knowledge) -> "Policy":
         snooze = knowledge["override_snooze"]
+        snoozes = snooze["reasons"]
+        longest = max((_snooze_days(snoozes, code) for code in snoozes), default=0)
+        same_order = timedelta(hours=config.suppression.same_order_hours)
         return cls(once_per_order=config.suppression.once_per_order,
-                   snooze=config.suppression.snooze,
-                   same_order=timedelta(hours=config.suppression.same_order_hours),
-                   snooze_critical=bool(snooze["critical"]), snoozes=snooze["reasons"])
+                   snooze=config.suppression.snooze, same_order=same_order,
+                   snooze_critical=bool(snooze["critical"]), snoozes=snoozes,
+                   lookback=max(same_order, timedelta(days=longest if config.suppression.snooze else 0)))
 
     def snooze_days(self, reason_code: str) -> int:
-        snooze = self.snoozes.get(reason_code)
-        return int(snooze["days"]) if snooze and snooze["scope"] == "patient-topic" else 0
-
-    def lookback(self) -> timedelta:
-        """How far back an override can still matter."""
-        longest = max((self.snooze_days(code) for code in self.snoozes), default=0)
-        return max(self.same_order, timedelta(days=longest if self.snooze else 0))
+        return _snooze_days(self.snoozes, reason_code)
 
     def may_suppress(self, card: dict) -> bool:
         critical = card.get("indicator") == "critical"
         return (self.once_per_order and not critical) or (self.snooze and (self.snooze_critical or not critical))
+
+
+def _snooze_days(snoozes: Mapping[str, Mapping], reason_code: str) -> int:
+    snooze = snoozes.get(reason_code)
+    return int(snooze["days"]) if snooze and snooze["scope"] == "patient-topic" else 0
 
 
 # -- what a card is about ------------------------------------------------------------------
@@ -87,10 +90,11 @@ def card_fingerprint(card: dict) -> str:
     return _digest([topic, card.get("indicator"), card.get("summary"), actions])
 
 
-def baclofen_draft_keys(drafts: Iterable[dict], medications: Mapping[str, dict],
+def baclofen_draft_keys(drafts: Iterable[dict], keys: Iterable[str], medications: Mapping[str, dict],
                         knowledge) -> tuple[str, ...]:
-    """Keys of the baclofen drafts: the orders the alert burden is counted per."""
-    return tuple(draft_key(draft) for draft in drafts
+    """Keys of the baclofen drafts (`keys`: the draft_key of each draft): the orders the
+    alert burden is counted per."""
+    return tuple(key for draft, key in zip(drafts, keys)
                  if read_order(draft, medications, knowledge).kind == "baclofen")
 
 
@@ -119,42 +123,46 @@ class Outcome:
     found: list[dict]  # every card the engine made, in its order
     shown: list[dict]
     suppressed: list[SuppressedCard]
+    draft_keys: tuple[str, ...]  # of the call's drafts, sorted, once each
+    fingerprints: list[str]  # of the cards shown, in their order
 
 
-def apply(call, cards: list[dict], drafts: list[dict], policy: Policy, store) -> Outcome:
-    """Split the engine's cards into shown and suppressed. Any store error: all shown."""
+def apply(call, cards: list[dict], keys: Iterable[str], policy: Policy, store) -> Outcome:
+    """Split the engine's cards into shown and suppressed (`keys`: the draft_key of each
+    of the call's drafts). Any store error: all shown."""
+    keys = tuple(sorted(set(keys)))
+    fingerprints = [card_fingerprint(card) for card in cards]
+    everything = Outcome(cards, list(cards), [], keys, fingerprints)
     if not any(policy.may_suppress(card) for card in cards):
-        return Outcome(cards, list(cards), [])
+        return everything
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    keys = frozenset(draft_key(draft) for draft in drafts)
     try:
-        overrides = store.overrides_for(call.patient_id, now - policy.lookback())
+        overrides = store.overrides_for(call.patient_id, now - policy.lookback)
     except Exception:  # noqa: BLE001 - fail safe: never hide a card because of the store
         log.exception("could not read earlier overrides; showing every card", extra={
             "event": "suppression_lookup_failed", "hook_instance": call.hook_instance})
-        return Outcome(cards, list(cards), [])
-    shown, suppressed = [], []
-    for card in cards:
-        decision = decide(card, card_fingerprint(card), keys, overrides, now, policy)
+        return everything
+    outcome, drafts = Outcome(cards, [], [], keys, []), frozenset(keys)
+    for card, fingerprint in zip(cards, fingerprints):
+        decision = decide(card, fingerprint, drafts, overrides, now, policy)
         if decision is None:
-            shown.append(card)
+            outcome.shown.append(card)
+            outcome.fingerprints.append(fingerprint)
         else:
-            suppressed.append(decision)
-    return Outcome(cards, shown, suppressed)
+            outcome.suppressed.append(decision)
+    return outcome
 
 
-def record(call, outcome: Outcome, drafts: list[dict], orders: tuple[str, ...], store) -> list[dict]:
+def record(call, outcome: Outcome, orders: tuple[str, ...], store) -> list[dict]:
     """Keep the cards shown, the cards suppressed and the baclofen orders in one transaction;
     return the cards to answer with: if a suppression cannot be recorded, every card
     (nothing hidden unaccounted)."""
-    keys = tuple(sorted({draft_key(draft) for draft in drafts}))
     # A call that hid nothing is recorded off its path (batched); one that hid a card
     # waits for the database, so that no card is hidden without a trace.
     write = store.record_cards if outcome.suppressed else store.record_cards_later
     try:
         write(call.service.id, call.service.hook, call.hook_instance, call.patient_id,
-              outcome.shown, draft_keys=keys,
-              fingerprints=[card_fingerprint(card) for card in outcome.shown],
+              outcome.shown, draft_keys=outcome.draft_keys, fingerprints=outcome.fingerprints,
               suppressed=outcome.suppressed, orders=orders)
     except Exception:  # noqa: BLE001 - logged, and the clinician still gets the cards
         log.exception("could not record cards; showing every card", extra={

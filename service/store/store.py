@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from . import migrate
 from .batch import CardBatcher
 from .keys import hash_patient_id, patient_hash_key
+from .prepared import PreparedSelect
 from .schema import baclofen_orders
 from .schema import cards as cards_table
 from .schema import feedback as feedback_table
@@ -102,6 +103,7 @@ class Store:
         self._insert = postgresql.insert if self._is_postgresql else sqlite.insert
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._claim_statement = _claim_statement(self._insert)
+        self._overrides_of_patient = PreparedSelect(engine, _OVERRIDES_OF_PATIENT, lambda: reading(engine))
         self._batcher = CardBatcher(self._insert_statements, batch_seconds)
 
     # -- cards ---------------------------------------------------------------------------
@@ -160,12 +162,10 @@ class Store:
         """This patient's cards whose latest feedback overrode them, since the cutoff."""
         parameters = {"override_patient": hash_patient_id(self._patient_key, patient_id or ""),
                       "override_since": utc_naive(since)}
-        with reading(self.engine) as connection:
-            rows = connection.execute(_OVERRIDES_OF_PATIENT, parameters).all()
         return [Override(topic=row.topic_code, indicator=row.indicator,
                          draft_keys=frozenset(row.draft_keys.split()), fingerprint=row.fingerprint,
                          reason_system=row.reason_system, reason_code=row.reason_code,
-                         at=row.overridden_at) for row in rows]
+                         at=row.overridden_at) for row in self._overrides_of_patient.all(**parameters)]
 
     # -- feedback ------------------------------------------------------------------------
     def record_feedback(self, service_id: str, items: list[FeedbackItem]) -> "StoredFeedback":
@@ -246,7 +246,9 @@ class Store:
 
 
 # Built once: what the hook call's path reads (building a statement costs more than running it).
-_OVERRIDES_OF_PATIENT = (select(overrides).where(
+_OVERRIDES_OF_PATIENT = (select(
+    overrides.c.topic_code, overrides.c.indicator, overrides.c.draft_keys, overrides.c.fingerprint,
+    overrides.c.reason_system, overrides.c.reason_code, overrides.c.overridden_at).where(
     overrides.c.patient_hash == bindparam("override_patient"),
     overrides.c.overridden_at >= bindparam("override_since")))
 _OVERRIDE_SOURCE = (cards_table.c.card_uuid, cards_table.c.patient_hash, cards_table.c.topic_code,

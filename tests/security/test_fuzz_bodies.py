@@ -140,6 +140,32 @@ def test_json_nested_too_deep_is_400(client, path, depth):
     assert client.post(path, data=body, content_type="application/json").status_code == expected
 
 
+# Strings full of brackets, quotes and backslashes: the depth check must count nesting only.
+bracket_text = st.text(alphabet='[]{}"\\a', max_size=8)
+bracket_values = st.recursive(
+    st.none() | st.integers() | bracket_text,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(bracket_text, children, max_size=3),
+    max_leaves=12)
+
+
+def nesting(value) -> int:
+    if not isinstance(value, (dict, list)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((nesting(item) for item in items), default=0)
+
+
+@FUZZ_SETTINGS
+@given(value=bracket_values, wrappers=st.integers(min_value=0, max_value=LIMITS["max_json_depth"] + 2))
+def test_the_depth_limit_counts_nesting_not_brackets_in_strings(client, value, wrappers):
+    for _ in range(wrappers):
+        value = [value]
+    response = client.post(HOOK_PATH, data=json.dumps(value), content_type="application/json")
+    assert_handled(response)
+    refused_as_deep = "nested deeper" in response.get_json()["error"]
+    assert refused_as_deep == (nesting(value) > LIMITS["max_json_depth"])
+
+
 def test_nesting_inside_a_valid_request_is_400(client):
     body = order_sign_body()
     nested: dict = {}

@@ -4,11 +4,12 @@ critical cards always come back; a store failure hides nothing."""
 from __future__ import annotations
 
 import copy
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 
 from service import create_app
 from service.store.schema import baclofen_orders
@@ -227,6 +228,27 @@ def test_each_mechanism_can_be_switched_off(database_url, tmp_path):
     client = create_app(config).test_client()
     override(client, call(client, order())["renal-reduce"], "tolerated-dose")
     assert "renal-reduce" in call(client, order())
+
+
+def test_the_overrides_read_is_a_statement_tracing_sees(client, store):
+    """Untraced, the read skips SQLAlchemy Core (service/store/prepared.py); with a listener
+    on the engine's statements, as tracing adds, it goes through Core, suppresses alike and,
+    being a read, takes no SQLite write lock."""
+    override(client, call(client, order())["renal-reduce"])
+    statements = []
+
+    def listener(connection, cursor, statement, *_):
+        if threading.get_ident() == call_thread:  # not the card batch, written meanwhile
+            statements.append(statement)
+    call_thread = threading.get_ident()
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        cards = call(client, order())
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    assert "renal-reduce" not in cards and "start-dose-high" in cards
+    read = next(index for index, statement in enumerate(statements) if "FROM overrides" in statement)
+    assert "BEGIN IMMEDIATE" not in statements[:read]
 
 
 def test_a_store_that_cannot_answer_hides_nothing(client, store, caplog):

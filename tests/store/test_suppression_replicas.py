@@ -1,10 +1,12 @@
-"""Two `baclofen-cds serve` processes sharing one PostgreSQL store (two replicas): an
-override sent to one suppresses the card on the other."""
+"""Two `baclofen-cds serve` processes sharing one store (two replicas on PostgreSQL, or two
+hosts' worth of processes on one SQLite file): an override sent to one suppresses the card
+on the other, on its very next call."""
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.fhir_server_helpers import serve_cli
@@ -43,11 +45,19 @@ def topics(base: str, body: dict) -> dict[str, dict]:
     return {card["source"]["topic"]["code"]: card for card in response.json()["cards"]}
 
 
-def test_an_override_sent_to_one_replica_suppresses_on_the_other(tmp_path, postgres_url):
-    first_config = write_config(tmp_path, "first", postgres_url)
-    second_config = write_config(tmp_path, "second", postgres_url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_an_override_sent_to_one_replica_suppresses_on_the_other(tmp_path, shared_store_url):
+    first_config = write_config(tmp_path, "first", shared_store_url)
+    second_config = write_config(tmp_path, "second", shared_store_url)
     with served(first_config) as first, served(second_config) as second:
         card = topics(first, order())["renal-reduce"]
+        assert "renal-reduce" in topics(second, order("order-sign"))  # a cache would keep this
         response = requests.post(f"{first}/cds-services/baclofen-order-select/feedback", timeout=10, json={
             "feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": WHEN,
                           "overrideReason": {"reason": {"system": REASONS, "code": "benefit-outweighs-risk"}}}]})
