@@ -39,23 +39,26 @@ PY = sys.executable
 
 
 def candidates(port: int) -> dict[str, list[str]]:
-    bind = ["--host", "127.0.0.1", "--port", str(port)]
-    granian = [PY, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--host", "127.0.0.1",
-               "--port", str(port), "--no-ws", "--log-level", "warning"]
+    """Every candidate serving the service runs through `serve` (same metrics, recycling and
+    hooks), except `gunicorn-gevent`: gunicorn's own gevent worker, the reference for
+    serve's fairness fix."""
+    serve = [PY, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return {
         "trivial-gunicorn-sync": [PY, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                                   "bench.trivial_app:app"],
-        # serve's default: gunicorn, gevent workers yielding between keep-alive requests
-        "serve": [PY, "-m", "service.cli", "serve", *bind],
-        # gunicorn's own gevent worker (no fairness fix), patched before the app is imported
+        # serve's default: gunicorn, gevent workers fair between keep-alive connections
+        "serve": serve,
         "gunicorn-gevent": [PY, "-m", "gunicorn", "-k", "gevent", "-w", "2", "-b", f"127.0.0.1:{port}",
                             "service.wsgi:app"],
-        "gunicorn-sync": [PY, "-m", "service.cli", "serve", "--threads", "1", *bind],
-        "gunicorn-gthread-4": [PY, "-m", "service.cli", "serve", "--threads", "4", *bind],
-        "gunicorn-gthread-16": [PY, "-m", "service.cli", "serve", "--threads", "16", *bind],
-        "granian-1": [*granian, "--blocking-threads", "1", "service.wsgi:app"],
-        "granian-4": [*granian, "--blocking-threads", "4", "service.wsgi:app"],
-        "granian-16": [*granian, "--blocking-threads", "16", "service.wsgi:app"],
+        # the same with serve's fair worker: the fix alone, without serve's other settings
+        "gunicorn-gevent-fair": [PY, "-m", "gunicorn", "-k", "service.gevent_worker.FairGeventWorker",
+                                 "-w", "2", "-b", f"127.0.0.1:{port}", "service.wsgi:app"],
+        "gunicorn-sync": [*serve, "--threads", "1"],
+        "gunicorn-gthread-4": [*serve, "--threads", "4"],
+        "gunicorn-gthread-16": [*serve, "--threads", "16"],
+        "granian-1": [*serve, "--server", "granian", "--threads", "1"],
+        "granian-4": [*serve, "--server", "granian", "--threads", "4"],
+        "granian-16": [*serve, "--server", "granian", "--threads", "16"],
     }
 
 

@@ -19,7 +19,8 @@ from gunicorn.workers.ggevent import GeventWorker
 class FairGeventWorker(GeventWorker):
     def handle_request(self, listener_name, req, sock, addr):
         super().handle_request(listener_name, req, sock, addr)
-        if not req.unreader.buf.tell():  # a pipelined next request is already read: no wait
+        # Not when stopping, nor when a pipelined next request is already read.
+        if self.alive and not req.unreader.buf.tell():
             # An idle keep-alive connection is closed after `keepalive` seconds, as before.
             wait_read(sock.fileno(), timeout=self.cfg.keepalive,
                       timeout_exc=StopIteration("keep-alive timeout"))
