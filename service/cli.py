@@ -51,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
     serve.add_argument("--threads", type=_positive, default=None,
-                       help=f"thread workers instead of gevent: threads per worker for --server "
-                            f"gunicorn (the default with --threads; 1: sync workers) or granian "
-                            f"(default {DEFAULT_THREADS})")
+                       help=f"threads per worker for --server gunicorn or granian (default "
+                            f"{DEFAULT_THREADS}; gunicorn with 1: sync workers); given alone, it "
+                            "selects --server gunicorn")
     serve.add_argument("--server", choices=SERVERS, default=None,
                        help="gevent (default: gunicorn with gevent workers), gunicorn (thread "
                             "workers) or granian; docs/deploy.md, \"What serve runs\"")
