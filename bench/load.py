@@ -1,5 +1,5 @@
-"""Load benchmark of the served app: the real `baclofen-cds serve` (gunicorn, 2 workers of 16
-threads, serve's default; --threads 1 for sync workers).
+"""Load benchmark of the served app: the real `baclofen-cds serve` (2 workers; serve's default
+gevent workers, or --threads N for gunicorn's thread workers, 1: sync).
 
 Scenarios, each a realistic order-sign request built from a fixture story:
   prefetch  complete prefetch: the EHR sent everything, no FHIR traffic;
@@ -65,14 +65,15 @@ def start(command: list[str], env: dict) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def start_service(workdir: Path, threads: int, fhir_base: str | None) -> tuple[subprocess.Popen, str]:
+def start_service(workdir: Path, threads: int | None, fhir_base: str | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(workdir / "instance")}
     if fhir_base:
         env["BACLOFEN_CDS_FHIR__ALLOWED_SERVERS"] = json.dumps([fhir_base])
         env["BACLOFEN_CDS_RUNAHEAD__ENABLED"] = "false"  # measure fetches, not the cache
+    server = ["--threads", str(threads)] if threads else []
     process = start([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
-                     "--workers", "2", "--threads", str(threads)], env)
+                     "--workers", "2", *server], env)
     base = f"http://127.0.0.1:{port}"
     wait_up(f"{base}/healthz")
     return process, base
@@ -157,7 +158,7 @@ def requests_until(base: str, body_file: Path, count: int) -> None:
         done += wrk(f"{base}/cds-services/baclofen-order-sign", body_file, 2, 16)["requests"]
 
 
-def run_scenario(scenario: str, seconds: int, workdir: Path, threads: int) -> dict:
+def run_scenario(scenario: str, seconds: int, workdir: Path, threads: int | None) -> dict:
     fhir, fhir_base = None, None
     if scenario == "fetch":
         fhir, fhir_base = start_fhir_server()
@@ -178,7 +179,7 @@ def run_scenario(scenario: str, seconds: int, workdir: Path, threads: int) -> di
         rss_after = worker_rss_kib(service)
         requests_until(base, body_file, 10_000)
         rss_after_20k = worker_rss_kib(service)
-        return {"scenario": scenario, "threads_per_worker": threads, "cards": topics,
+        return {"scenario": scenario, "threads_per_worker": threads or "gevent", "cards": topics,
                 "server_side": server_side_latency(base), "request_bytes": body_file.stat().st_size,
                 "loaded_16_connections": loaded, "single_connection": single,
                 "worker_rss_kib_before": rss_before, "worker_rss_kib_after_10k": rss_after,
@@ -194,8 +195,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--scenario", choices=("prefetch", "fetch", "all"), default="all")
-    parser.add_argument("--threads", type=int, default=16, help="threads per worker (serve --threads; "
-                        "16, serve's default)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="gunicorn thread workers with this many threads (serve --threads); "
+                             "default: serve's gevent workers")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")

@@ -19,11 +19,14 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,18 +39,26 @@ PY = sys.executable
 
 
 def candidates(port: int) -> dict[str, list[str]]:
-    bind = ["--host", "127.0.0.1", "--port", str(port)]
-    granian = [PY, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--host", "127.0.0.1",
-               "--port", str(port), "--no-ws", "--log-level", "warning"]
+    """Every candidate serving the service runs through `serve` (same metrics, recycling and
+    hooks), except `gunicorn-gevent`: gunicorn's own gevent worker, the reference for
+    serve's fairness fix."""
+    serve = [PY, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return {
         "trivial-gunicorn-sync": [PY, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                                   "bench.trivial_app:app"],
-        "serve": [PY, "-m", "service.cli", "serve", *bind],
-        "gunicorn-sync": [PY, "-m", "service.cli", "serve", "--server", "gunicorn", "--threads", "1", *bind],
-        "gunicorn-gthread-16": [PY, "-m", "service.cli", "serve", "--threads", "16", *bind],
-        "granian-1": [*granian, "--blocking-threads", "1", "service.wsgi:app"],
-        "granian-4": [*granian, "--blocking-threads", "4", "service.wsgi:app"],
-        "granian-16": [*granian, "--blocking-threads", "16", "service.wsgi:app"],
+        # serve's default: gunicorn, gevent workers fair between keep-alive connections
+        "serve": serve,
+        "gunicorn-gevent": [PY, "-m", "gunicorn", "-k", "gevent", "-w", "2", "-b", f"127.0.0.1:{port}",
+                            "service.wsgi:app"],
+        # the same with serve's fair worker: the fix alone, without serve's other settings
+        "gunicorn-gevent-fair": [PY, "-m", "gunicorn", "-k", "service.gevent_worker.FairGeventWorker",
+                                 "-w", "2", "-b", f"127.0.0.1:{port}", "service.wsgi:app"],
+        "gunicorn-sync": [*serve, "--threads", "1"],
+        "gunicorn-gthread-4": [*serve, "--threads", "4"],
+        "gunicorn-gthread-16": [*serve, "--threads", "16"],
+        "granian-1": [*serve, "--server", "granian", "--threads", "1"],
+        "granian-4": [*serve, "--server", "granian", "--threads", "4"],
+        "granian-16": [*serve, "--server", "granian", "--threads", "16"],
     }
 
 
@@ -62,7 +73,7 @@ def run_candidate(name: str, scenarios: list[str], seconds: int, workdir: Path, 
            "BACLOFEN_CDS_FHIR__ALLOWED_SERVERS": json.dumps([fhir_url]),
            "BACLOFEN_CDS_RUNAHEAD__ENABLED": "false"}
     process = start(candidates(port)[server], env)
-    base = f"http://127.0.0.1:{port}"
+    base = direct = f"http://127.0.0.1:{port}"
     try:
         wait_up(f"{base}/healthz", seconds=60)
         with contextlib.ExitStack() as stack:
@@ -73,11 +84,21 @@ def run_candidate(name: str, scenarios: list[str], seconds: int, workdir: Path, 
             for scenario in scenarios:
                 if name.startswith("trivial") and scenario != "prefetch":
                     continue
-                result[scenario] = SCENARIOS[scenario](base, workdir, seconds, fhir_url)
+                result[scenario] = SCENARIOS[scenario](base, workdir, seconds, fhir_url, process.pid)
+            if "fetch" in result:
+                result["fetch"]["fhir_query_errors"] = fhir_query_errors(direct)
             return result
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
+
+
+def fhir_query_errors(base: str) -> int:
+    """FHIR queries that failed in this run (a timed-out fetch still answers 200, with a
+    could-not-check card: wrk would count it a success)."""
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    return int(sum(float(count) for count in re.findall(r"^cds_fhir_fetch_errors_total\{[^}]*\} (\S+)",
+                                                        text, re.MULTILINE)))
 
 
 def body_file(workdir: Path, scenario: str, fhir_url: str | None) -> Path:
@@ -87,13 +108,31 @@ def body_file(workdir: Path, scenario: str, fhir_url: str | None) -> Path:
     return path
 
 
-def prefetch(base: str, workdir: Path, seconds: int, _fhir_url: str) -> dict:
+def cpu_seconds(group: int) -> float:
+    """CPU time used so far by the live processes of a process group (the server's master
+    and workers; wrk and this script are not in it)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def prefetch(base: str, workdir: Path, seconds: int, _fhir_url: str, group: int) -> dict:
+    """Also the server's CPU per call: it does not depend on what else loads the machine."""
     body = body_file(workdir, "prefetch", None)
     wrk(base + HOOK, body, 2, 16)  # warm-up
-    return wrk(base + HOOK, body, seconds, 16)
+    before = cpu_seconds(group)
+    result = wrk(base + HOOK, body, seconds, 16)
+    result["server_cpu_ms_per_call"] = round((cpu_seconds(group) - before) * 1000 / result["requests"], 3)
+    return result
 
 
-def fetch(base: str, workdir: Path, seconds: int, fhir_url: str) -> dict:
+def fetch(base: str, workdir: Path, seconds: int, fhir_url: str, _group: int) -> dict:
     fetch_body = body_file(workdir, "fetch", fhir_url)
     wrk(base + HOOK, fetch_body, 2, 16)  # warm-up
     side = {}
@@ -105,7 +144,7 @@ def fetch(base: str, workdir: Path, seconds: int, fhir_url: str) -> dict:
     return {"fetching_16": fetching, "prefetch_4_meanwhile": side}
 
 
-def slowloris(base: str, workdir: Path, seconds: int, _fhir_url: str) -> dict:
+def slowloris(base: str, workdir: Path, seconds: int, _fhir_url: str, _group: int) -> dict:
     stop = threading.Event()
     slow = [threading.Thread(target=trickle, args=(base, index % 2 == 0, stop), daemon=True)
             for index in range(64)]
@@ -118,64 +157,74 @@ def slowloris(base: str, workdir: Path, seconds: int, _fhir_url: str) -> dict:
         stop.set()
 
 
-class _Url:
-    def __init__(self, url: str):
-        self.url = url
-
-
-def _slow_fhir_server(kind, serve_wsgi, create_fhir_app, InMemoryFhir, all_stories):
-    """The FHIR server of the fetch scenario, every answer after 200 ms."""
-    if kind == "threads":
-        return serve_wsgi(create_fhir_app(InMemoryFhir.from_stories(all_stories())), latency=0.2), None
+def _slow_fhir_server():
+    """The FHIR server of the fetch scenario, every answer after 200 ms (bench/slow_fixture_fhir.py)."""
     port = free_port()
-    process = start([PY, "-m", "gunicorn", "-k", "gevent", "-w", "2", "--worker-connections", "1000",
-                     "-b", f"127.0.0.1:{port}", "bench.slow_fixture_fhir:app"], dict(os.environ))
-    wait_up(f"http://127.0.0.1:{port}/metadata", 60)
-    return _Url(f"http://127.0.0.1:{port}"), process
+    process = start([PY, "-m", "bench.slow_fixture_fhir", "--port", str(port)], dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    wait_up(f"{url}/metadata", 60)
+    return url, process
 
 
 SCENARIOS = {"prefetch": prefetch, "fetch": fetch, "slowloris": slowloris}
+
+
+def print_table(results: dict[str, list]) -> None:
+    """One markdown row per candidate and round (a blank cell: scenario not run)."""
+    trivial = [run.get("prefetch", {}).get("req_per_s") for run in results.get("trivial-gunicorn-sync", [])]
+    print("| candidate | round | prefetch: vs trivial, req/s, p50/p99 ms, server CPU ms/call "
+          "| fetch: req/s, p99 ms, FHIR query errors | prefetch during fetch: req/s, p99 ms "
+          "| prefetch amid 64 slowloris: req/s, p99 ms, failed |")
+    print("|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        for round_, run in enumerate(runs):
+            cells = [name, str(round_)]
+            if (p := run.get("prefetch")):
+                reference = trivial[round_] if round_ < len(trivial) and trivial[round_] else None
+                ratio = f"{p['req_per_s'] / reference:.2f}x" if reference else "-"
+                cells.append(f"{ratio}, {p['req_per_s']:.0f}, {p['p50_ms']:.1f}/{p['p99_ms']:.1f}, "
+                             f"{p['server_cpu_ms_per_call']}")
+            else:
+                cells.append(run.get("error", ""))
+            if (f := run.get("fetch")):
+                fetching, side = f["fetching_16"], f["prefetch_4_meanwhile"]
+                cells.append(f"{fetching['req_per_s']:.1f}, {fetching['p99_ms']:.0f}, {f['fhir_query_errors']}")
+                cells.append(f"{side['req_per_s']:.0f}, {side['p99_ms']:.1f}")
+            else:
+                cells += ["", ""]
+            if (slow := run.get("slowloris")):
+                failed = slow["non_2xx"] + slow["socket_errors"]
+                cells.append(f"{slow['req_per_s']:.0f}, {slow['p99_ms']:.1f}, {failed}")
+            else:
+                cells.append("")
+            print("| " + " | ".join(cells) + " |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--candidates", default="trivial-gunicorn-sync,serve,nginx+serve",
+    parser.add_argument("--candidates", default="trivial-gunicorn-sync,serve,gunicorn-gevent,"
+                        "gunicorn-gthread-16,granian-4,granian-16",
                         help=f"any of {', '.join(candidates(0))}, each also as nginx+<name>")
     parser.add_argument("--scenarios", default="prefetch,fetch,slowloris")
-    parser.add_argument("--fhir", choices=("gevent", "threads"), default="gevent",
-                        help="the 200 ms FHIR server: gunicorn gevent (cheap, the default) or a "
-                             "threaded server inside this process")
     args = parser.parse_args()
     from service.app import create_app  # noqa: F401 - fail early on a broken checkout
-    from tests.fhir_server_helpers import serve_wsgi
-    from fhir_fixtures import all_stories
-    from fhir_fixtures.fhir_server import InMemoryFhir, create_fhir_app
 
-    fhir, fhir_process = _slow_fhir_server(args.fhir, serve_wsgi, create_fhir_app, InMemoryFhir, all_stories)
+    fhir_url, fhir_process = _slow_fhir_server()
     results: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as workdir:
         for round_ in range(args.rounds):
             for name in args.candidates.split(","):
                 try:
                     outcome = run_candidate(name, args.scenarios.split(","), args.seconds,
-                                            Path(workdir), fhir.url)
+                                            Path(workdir), fhir_url)
                 except RuntimeError as error:  # did not start: say so, measure the others
                     outcome = {"error": str(error)}
                 results.setdefault(name, []).append(outcome)
                 print(json.dumps({"round": round_, name: outcome}), flush=True)
-    if fhir_process:
-        os.killpg(fhir_process.pid, 15)
-    else:
-        fhir.close()
-    trivial = [r["prefetch"]["req_per_s"] for r in results.get("trivial-gunicorn-sync", [])]
-    if trivial:
-        for name, runs in results.items():
-            ratios = [run["prefetch"]["req_per_s"] / ref for run, ref in zip(runs, trivial)
-                      if "prefetch" in run]
-            print(f"{name}: prefetch req/s vs trivial endpoint, per round: "
-                  + ", ".join(f"{ratio:.2f}x" for ratio in ratios))
+    os.killpg(fhir_process.pid, 15)
+    print_table(results)
     print(f"load average at the end: {os.getloadavg()}")
 
 

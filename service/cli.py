@@ -10,9 +10,12 @@ from .config import Config, ConfigError, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-# Threads per worker by default: calls that wait on a slow FHIR server must not hold up
-# the others (docs/performance.md, "Choosing the server"); with --demo a hook call fetches
-# from /demo/fhir on the same server, which needs threads too.
+# The server `serve` runs (docs/deploy.md, "What serve runs"): gunicorn with gevent
+# workers; --threads (or --server gunicorn) gives gunicorn's thread workers instead.
+SERVERS = ("gevent", "gunicorn", "granian")
+# Threads per worker for --server gunicorn and granian: calls that wait on a slow FHIR
+# server must not hold up the others; with --demo a hook call fetches from /demo/fhir on
+# the same server, which needs threads too.
 DEFAULT_THREADS = 16
 
 
@@ -27,6 +30,7 @@ JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a numb
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -41,18 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baclofen-cds", description=__doc__)
     commands = parser.add_subparsers(dest="command")
 
-    serve = commands.add_parser("serve", help="run the service under gunicorn")
+    serve = commands.add_parser("serve", help="run the service (gunicorn with gevent workers)")
     _add_config_option(serve)
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
     serve.add_argument("--threads", type=_positive, default=None,
-                       help=f"threads per worker (default {DEFAULT_THREADS}: calls waiting on a slow "
-                            "FHIR server do not hold up the others; 1: sync workers). Put a buffering "
-                            "proxy in front for slow clients: deploy/nginx/baclofen-cds.conf, "
-                            "docs/performance.md")
-    serve.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
-                       help="WSGI server (default gunicorn; granian: docs/performance.md)")
+                       help=f"threads per worker for --server gunicorn or granian (default "
+                            f"{DEFAULT_THREADS}; gunicorn with 1: sync workers); given alone, it "
+                            "selects --server gunicorn")
+    serve.add_argument("--server", choices=SERVERS, default=None,
+                       help="gevent (default: gunicorn with gevent workers), gunicorn (thread "
+                            "workers) or granian; docs/deploy.md, \"What serve runs\"")
     serve.add_argument("--demo", action="store_true",
                        help="also serve the bundled fixture patients at /demo/fhir and the /demo page")
     serve.add_argument("--allow-unauthenticated", action="store_true",
@@ -73,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
 
     store_commands.add_commands(commands)
     return parser
+
+
+def _server(args) -> str:
+    if args.server is None:
+        return "gunicorn" if args.threads else "gevent"
+    if args.server == "gevent" and args.threads:
+        raise UsageError("--threads is for --server gunicorn or granian (gevent workers have no threads)")
+    return args.server
 
 
 def _positive(value: str) -> int:
@@ -103,6 +115,9 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
 def _serve(args) -> int:
     from . import auth, serving
 
+    server = _server(args)
+    if server == "gevent":
+        serving.ensure_monkey_patched(args.argv)
     overrides = {"demo": {"enabled": True}} if args.demo else {}
     config = load_config(args.config, overrides=overrides)
     warnings = auth.startup_check(config, args.host, args.allow_unauthenticated)
@@ -112,8 +127,11 @@ def _serve(args) -> int:
     if warnings:
         auth.startup_warning_shown()  # printed above: not again by each worker's log
     threads = args.threads or DEFAULT_THREADS
-    runner = serving.run_granian if args.server == "granian" else serving.run
-    runner(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
+    if server == "granian":
+        serving.run_granian(config, host=args.host, port=args.port, workers=args.workers, threads=threads)
+    else:
+        serving.run(config, host=args.host, port=args.port, workers=args.workers,
+                    threads=0 if server == "gevent" else threads)
     return 0
 
 

@@ -1,10 +1,13 @@
-"""Running the app under gunicorn (a production WSGI server), configured in code."""
+"""Running the app under a production WSGI server, configured in code: gunicorn with gevent
+workers (`serve`'s default), gunicorn with threads, or granian (docs/deploy.md, "What serve
+runs")."""
 from __future__ import annotations
 
 import errno
 import os
 import shutil
 import socket
+import sys
 import tempfile
 
 from gunicorn.app.base import BaseApplication
@@ -12,6 +15,10 @@ from gunicorn.app.base import BaseApplication
 from . import metrics, tracing
 from .config import Config, ConfigError
 
+GEVENT_WORKER = "service.gevent_worker.FairGeventWorker"
+# A fresh interpreter that patches the standard library before anything else is imported.
+_PATCHED_CLI = ("from gevent import monkey; monkey.patch_all(); import sys; "
+                "from service.cli import main; sys.exit(main(sys.argv[1:]))")
 MAX_REQUESTS = 20_000  # per worker, then it is replaced by a fresh one
 WORKER_MAX_RSS_MIB = 300  # granian: a worker above this is replaced
 
@@ -33,7 +40,27 @@ class _Gunicorn(BaseApplication):
         return create_app(self._config)
 
 
+def ensure_monkey_patched(argv: list[str]) -> None:
+    """Gevent workers need the standard library patched before anything imports it: patched
+    later, urllib3 keeps the unpatched SSLContext (every HTTPS query fails with
+    RecursionError) and psycopg its blocking wait. By the time the command line runs, the
+    service is imported; so run the same command again in a fresh interpreter that patches
+    first (same pid: signals and supervisors see no difference)."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        raise ConfigError("gevent workers need gevent: pip install gevent, or choose "
+                          "--server gunicorn") from None
+    if monkey.is_module_patched("socket"):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-c", _PATCHED_CLI, *argv])
+
+
 def run(config: Config, *, host: str, port: int, workers: int, threads: int) -> None:
+    """gunicorn: gevent workers when threads is 0 (the process must already be patched:
+    ensure_monkey_patched), else threads per worker (1: sync workers)."""
     from .app import create_app
 
     # Build the app once in the master: a bad configuration, knowledge override or store
@@ -56,8 +83,10 @@ def _options(host: str, port: int, workers: int, threads: int) -> dict:
     return {
         "bind": _bind(host, port),
         "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        "threads": max(threads, 1),
+        "worker_class": GEVENT_WORKER if threads == 0 else "gthread" if threads > 1 else "sync",
+        # gevent: connections one worker holds at once (slow clients included)
+        "worker_connections": 1000,
         "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,

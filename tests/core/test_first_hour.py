@@ -68,6 +68,7 @@ def test_call_answers_without_creating_an_instance_folder(tmp_path):
     (["--workers", "0"], "--workers"),
     (["--workers", "-2"], "--workers"),
     (["--threads", "0"], "--threads"),
+    (["--server", "gevent", "--threads", "4"], "--threads"),
     (["--port", "70000"], "--port"),
     (["--port", "eighty"], "--port"),
 ])

@@ -1,8 +1,8 @@
-"""Slow clients never hold the service's workers: `baclofen-cds serve` behind nginx with the
-shipped config (deploy/nginx/baclofen-cds.conf), 64 connections trickling their headers or
-body one byte a second, and every ordinary hook call meanwhile gets its full cards. Its
-HTTP client waits 10 s: far more than a call takes, far less than slow clients would
-hold a worker (they never finish)."""
+"""Slow clients never hold the service's workers: `baclofen-cds serve` on its own (gevent
+workers) and behind nginx with the shipped config (deploy/nginx/baclofen-cds.conf), 64
+connections trickling their headers or body one byte a second, and every ordinary hook
+call meanwhile gets its full cards. Its HTTP client waits 10 s: far more than a call
+takes, far less than slow clients would hold a worker (they never finish)."""
 from __future__ import annotations
 
 import os
@@ -82,23 +82,36 @@ def trickle(base: str, headers: bool, stop: threading.Event) -> None:
             while not stop.wait(1.0):
                 sock.sendall(b"X-a: b\r\n" if headers else b" ")
     except OSError:
-        pass  # cut off by nginx: what it is there for
+        pass  # cut off (nginx, or serve's header timeout): what they are there for
 
 
 def test_slow_clients_do_not_hold_the_service_behind_the_shipped_nginx(tmp_path):
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance")}
     with serve_cli([], tmp_path, env=env) as service, nginx_in_front(service.split("//")[1], tmp_path) as front:
-        expected = topics(requests.post(f"{service}{HOOK}", json=hook_request(), timeout=CALL_TIMEOUT).json())
-        stop = threading.Event()
-        slow = [threading.Thread(target=trickle, args=(front, index % 2 == 0, stop), daemon=True)
-                for index in range(SLOW_CLIENTS)]
-        for thread in slow:
-            thread.start()
-        try:
-            time.sleep(2)  # every slow client connected and trickling
-            for _ in range(20):
-                response = requests.post(f"{front}{HOOK}", json=hook_request(), timeout=CALL_TIMEOUT)
-                assert response.status_code == 200
-                assert topics(response.json()) == expected and expected
-        finally:
-            stop.set()
+        assert_calls_answered_amid_slow_clients(service, front)
+
+
+def test_slow_clients_do_not_hold_serve_without_a_proxy(tmp_path):
+    """serve's gevent workers: a connection trickling its request holds a greenlet, not a
+    worker (gunicorn's thread workers fail this: every thread waits on a slow client)."""
+    env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance")}
+    with serve_cli([], tmp_path, env=env) as service:
+        assert_calls_answered_amid_slow_clients(service, service)
+
+
+def assert_calls_answered_amid_slow_clients(service: str, front: str) -> None:
+    """With SLOW_CLIENTS trickling to `front`, 20 calls to `front` get the full cards."""
+    expected = topics(requests.post(f"{service}{HOOK}", json=hook_request(), timeout=CALL_TIMEOUT).json())
+    stop = threading.Event()
+    slow = [threading.Thread(target=trickle, args=(front, index % 2 == 0, stop), daemon=True)
+            for index in range(SLOW_CLIENTS)]
+    for thread in slow:
+        thread.start()
+    try:
+        time.sleep(2)  # every slow client connected and trickling
+        for _ in range(20):
+            response = requests.post(f"{front}{HOOK}", json=hook_request(), timeout=CALL_TIMEOUT)
+            assert response.status_code == 200
+            assert topics(response.json()) == expected and expected
+    finally:
+        stop.set()

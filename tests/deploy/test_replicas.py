@@ -111,11 +111,13 @@ def test_a_replica_killed_during_a_burst_costs_at_most_its_calls_in_flight(clust
         cluster.replicas["b"].start()
     failed = [outcome for outcome in outcomes if not outcome.right]
     print(f"crash: {len(outcomes)} calls, {len(failed)} failed {[o.status for o in failed]}")
-    # Only calls in flight at the kill may fail (gthread workers read several calls each;
+    # Only calls in flight at the kill may fail (a worker reads several calls at once;
     # calls still queued in its socket were never read and are answered by the other), so
-    # at most one per caller; none started after the kill.
+    # at most one per caller; none started after the kill. Status 0: the replica died
+    # between its answer's headers and its body, which nginx had already passed on and so
+    # could not retry: the caller sees the connection break (gevent workers, 2 runs in 7).
     assert len(failed) <= concurrency
-    assert all(outcome.status in (401, 502) for outcome in failed), failed
+    assert all(outcome.status in (0, 401, 502) for outcome in failed), failed
     assert all(outcome.started < killed_at <= outcome.finished for outcome in failed), failed
 
 

@@ -66,7 +66,7 @@ def test_feedback_right_after_a_card_finds_it_even_within_the_batch_window(datab
         store.close()
 
 
-@pytest.mark.parametrize("server", ["gunicorn", "granian"])
+@pytest.mark.parametrize("server", ["gevent", "gunicorn", "granian"])
 def test_a_stopping_worker_writes_the_cards_it_still_holds(tmp_path, server):
     """With a 10 s batch window the cards are still queued when serve is stopped."""
     env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(tmp_path / "instance"),
