@@ -15,6 +15,7 @@ demo FHIR server at this server's own listening address (never the Host header).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -23,6 +24,7 @@ DEMO_FHIR_PATH = "/demo/fhir"
 # WSGI environ key holding the listening socket's address (set by service/proxy.py before
 # any forwarded header is applied).
 LISTENER_KEY = "baclofen_cds.listener"
+_WHITESPACE = re.compile(r"\s")  # str.isspace's characters, searched in C
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class FhirUrl:
 def parse(url: object) -> FhirUrl | None:
     """The URL's parts, or None when it is not a plain http(s) URL we can reason about."""
     if not isinstance(url, str) or "\\" in url or "#" in url or not url.isprintable() \
-            or any(char.isspace() for char in url):
+            or _WHITESPACE.search(url):
         return None
     try:
         parts = urlsplit(url)
