@@ -194,7 +194,9 @@ class DosageWriter:
         self.timing_reusable = len(first_step) == 1
 
     def resource(self, instructions: list[dict]) -> dict:
-        resource = copy_json(self.request)
+        # A shallow copy: only top-level elements are replaced; the others are shared with
+        # the draft, and nothing in the engine or the service changes them.
+        resource = dict(self.request)
         resource["dosageInstruction"] = instructions
         if self.product.switched_to:
             _switch_medication(resource, self.product.switched_to, self.knowledge)
@@ -213,8 +215,7 @@ class DosageWriter:
 
     def _instruction(self, dose_mg: float, timing: dict, regimen: Regimen, sequence: int | None,
                      bounds_days: int | None, text: str | None = None) -> dict:
-        instruction = {key: copy_json(value) for key, value in self.template.items()
-                       if key not in _DOSE_KEYS}
+        instruction = {key: value for key, value in self.template.items() if key not in _DOSE_KEYS}
         if sequence is not None:
             instruction["sequence"] = sequence
         repeat = timing.get("repeat")
@@ -229,8 +230,7 @@ class DosageWriter:
         if self.stu3:
             instruction["doseQuantity"] = quantity
         else:
-            kept = {k: copy_json(v) for k, v in (self.template.get("doseAndRate") or [{}])[0].items()
-                    if k == "type"}
+            kept = {k: v for k, v in (self.template.get("doseAndRate") or [{}])[0].items() if k == "type"}
             instruction["doseAndRate"] = [{**kept, "doseQuantity": quantity}]
         if "maxDosePerPeriod" in self.template:
             instruction["maxDosePerPeriod"] = _daily_cap(regimen.daily, self.knowledge)

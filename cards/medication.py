@@ -34,15 +34,22 @@ def read_order(request: dict, medications: Mapping[str, dict], knowledge: Knowle
     """`as_of`: for an order in force, the time its dose is read at (a taper's current
     step); None for a draft (its first step)."""
     concepts, unresolved = medication_concepts(request, medications)
-    kind = drug_kind(concepts, knowledge)
-    if kind == "baclofen" and _intrathecal_route(request, knowledge):
-        kind = "intrathecal"
+    kind = order_kind(request, concepts, knowledge)
     strength = product_strength(concepts, knowledge, referenced_medication(request, medications))
     daily = daily_dose(request, strength, knowledge, as_of) if kind == "baclofen" else None
     return Order(
         resource=request, id=request.get("id"), kind=kind, status=request.get("status", ""),
         authored=parse_when(request.get("authoredOn")), strength=strength, daily_mg=daily,
         name=_display_name(concepts, kind), links=_links(request), unresolved=unresolved)
+
+
+def order_kind(request: dict, concepts: list[dict], knowledge: Knowledge) -> str | None:
+    """The drug kind of the order (`concepts`: its medication_concepts); oral baclofen given
+    by an intrathecal route is intrathecal."""
+    kind = drug_kind(concepts, knowledge)
+    if kind == "baclofen" and _intrathecal_route(request, knowledge):
+        return "intrathecal"
+    return kind
 
 
 def medication_concepts(request: dict, medications: Mapping[str, dict]) -> tuple[list[dict], bool]:

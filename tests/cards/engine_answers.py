@@ -38,19 +38,24 @@ SERVICE_OF_HOOK = {service.hook: service for service in SERVICES_BY_ID.values()}
 
 def all_answers() -> dict[str, dict]:
     """'<story>/<hook>/<complete|failing>' -> {"relevant": ..., "cards": [...]}."""
+    return {key: answer(*case) for key, case in all_cases().items()}
+
+
+def all_cases() -> dict[str, tuple]:
+    """'<story>/<hook>/<complete|failing>' -> (is_relevant's answer, HookData, knowledge)."""
     with tempfile.TemporaryDirectory() as instance:
         state = create_app({"server": {"instance_path": instance}}).extensions["baclofen_cds"]
     stories = all_stories(TODAY) + all_stories(TODAY, folder=PATIENT_VIEW_STORIES)
-    answers = {}
+    cases = {}
     for story in stories:
         for failing in (False, True) if story.get("unavailable") else (False,):
             for hook in (*HOOKS, PATIENT_VIEW):
                 key = f"{story['id']}/{hook}/{'failing' if failing else 'complete'}"
-                answers[key] = answer(state, story, hook, failing)
-    return answers
+                cases[key] = case(state, story, hook, failing)
+    return cases
 
 
-def answer(state, story: dict, hook: str, failing: bool) -> dict:
+def case(state, story: dict, hook: str, failing: bool) -> tuple:
     service = SERVICE_OF_HOOK[hook]
     body = hook_request(story, hook, prefetch="complete", prefetch_templates=state.prefetch_templates)
     call = check_hook_call(body, service, state.config.server)
@@ -60,8 +65,11 @@ def answer(state, story: dict, hook: str, failing: bool) -> dict:
     if failing:
         fail(gathered, story["unavailable"])
     data = hook_data(call, drafts, medications, gathered, dict(gathered.unavailable))
-    cards = evaluate(dataclasses.replace(data, now=NOW), state.knowledge)
-    return {"relevant": relevant, "cards": without_uuids(cards)}
+    return relevant, dataclasses.replace(data, now=NOW), state.knowledge
+
+
+def answer(relevant: bool | None, data, knowledge) -> dict:
+    return {"relevant": relevant, "cards": without_uuids(evaluate(data, knowledge))}
 
 
 def fail(gathered, unavailable: dict[str, str]) -> None:
