@@ -91,7 +91,9 @@ def _drop_actions(suggestions: list[dict], unwanted) -> list[dict]:
     kept = []
     for suggestion in suggestions:
         remaining = [a for a in suggestion["actions"] if not unwanted(a)]
-        if remaining:
+        if len(remaining) == len(suggestion["actions"]):
+            kept.append(suggestion)
+        elif remaining:
             kept.append({**suggestion, "actions": remaining})
     return kept
 
@@ -229,7 +231,9 @@ def _one_lab_order(findings: list[Finding], facts: Facts) -> list[Finding]:
                 return False
             labs_here.add(code)
             return code in offered
-        kept[id(finding)] = replace(finding, suggestions=_drop_actions(finding.suggestions, already_offered))
+        suggestions = _drop_actions(finding.suggestions, already_offered)
+        changed = suggestions != finding.suggestions
+        kept[id(finding)] = replace(finding, suggestions=suggestions) if changed else finding
         offered |= labs_here
     return [kept[id(f)] for f in findings]
 

@@ -1,24 +1,22 @@
 """What a CodeableConcept means: drug kinds (by code first, then by name) and condition concepts."""
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from .knowledge import DRUG_KINDS, CodeSet, Knowledge, normalize_icd10
 
 CONDITION_CONCEPTS = ("cirrhosis", "dialysis", "cramps", "spasticity", "spinal", "rheumatic", "cerebral")
 
 
-def codings(concept: dict | None) -> Iterator[dict]:
-    if isinstance(concept, dict):
-        for coding in concept.get("coding") or ():
-            if isinstance(coding, dict):
-                yield coding
+def codings(concept: dict | None) -> list[dict]:
+    if not isinstance(concept, dict):
+        return []
+    return [coding for coding in concept.get("coding") or () if isinstance(coding, dict)]
 
 
-def coded(concept: dict | None) -> Iterator[tuple[str, str]]:
-    for coding in codings(concept):
-        if coding.get("code"):
-            yield coding.get("system", ""), str(coding["code"])
+def coded(concept: dict | None) -> list[tuple[str, str]]:
+    return [(coding.get("system", ""), str(coding["code"])) for coding in codings(concept)
+            if coding.get("code")]
 
 
 def words(concept: dict | None) -> str:
@@ -38,16 +36,15 @@ def drug_kind(concepts: Iterable[dict], knowledge: Knowledge) -> str | None:
     concepts = [c for c in concepts if isinstance(c, dict)]
     by_code = knowledge.drug_by_code
     kinds = {by_code[pair] for c in concepts for pair in coded(c) if pair in by_code}
+    text = None
     if not kinds:
         text = " ".join(words(c) for c in concepts)
         kinds = {kind for kind in DRUG_KINDS if _named(text, knowledge.drugs[kind])}
-    if "baclofen" in kinds and _intrathecal_text(concepts, knowledge):
-        return "intrathecal"
+    if "baclofen" in kinds:
+        text = " ".join(words(c) for c in concepts) if text is None else text
+        if _named(text, knowledge.drugs["intrathecal"]):
+            return "intrathecal"
     return next((kind for kind in DRUG_KINDS if kind in kinds), None)
-
-
-def _intrathecal_text(concepts: list[dict], knowledge: Knowledge) -> bool:
-    return _named(" ".join(words(c) for c in concepts), knowledge.drugs["intrathecal"])
 
 
 def _named(text: str, codes: CodeSet) -> bool:
@@ -59,11 +56,12 @@ def concepts_of(concept: dict | None, knowledge: Knowledge) -> frozenset[str]:
     if not isinstance(concept, dict):
         return frozenset()
     found = set()
-    pairs = list(coded(concept))
+    pairs = coded(concept)
+    icd10 = [normalize_icd10(code) for system, code in pairs if "icd-10" in system]
     text = None
     for name in CONDITION_CONCEPTS:
         codes = knowledge.conditions[name]
-        if _has_code(pairs, codes):
+        if _has_code(pairs, icd10, codes):
             found.add(name)
         elif codes.names:
             text = words(concept) if text is None else text
@@ -72,10 +70,7 @@ def concepts_of(concept: dict | None, knowledge: Knowledge) -> frozenset[str]:
     return frozenset(found)
 
 
-def _has_code(pairs: list[tuple[str, str]], codes: CodeSet) -> bool:
-    for system, code in pairs:
-        if (system, code) in codes.codes:
-            return True
-        if "icd-10" in system and normalize_icd10(code).startswith(codes.icd10_prefixes):
-            return True
-    return False
+def _has_code(pairs: list[tuple[str, str]], icd10: list[str], codes: CodeSet) -> bool:
+    """`icd10`: the ICD-10 codes among `pairs`, normalized."""
+    return (any(pair in codes.codes for pair in pairs)
+            or any(code.startswith(codes.icd10_prefixes) for code in icd10))

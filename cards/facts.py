@@ -1,6 +1,7 @@
 """Everything the rules read about one hook call, computed once from the HookData."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -31,6 +32,18 @@ class cached:  # noqa: N801 (a decorator, like functools.cached_property)
         return value
 
 
+def per_draft(compute):
+    """A Facts method of one draft, computed once per draft (several rules ask)."""
+    name = compute.__name__
+
+    def cached_for(facts, draft):
+        key = (name, id(draft))
+        if key not in facts._per_draft:
+            facts._per_draft[key] = (draft, compute(facts, draft))  # the draft keeps its id
+        return facts._per_draft[key][1]
+    return functools.wraps(compute)(cached_for)
+
+
 @dataclass(frozen=True)
 class Draft:
     order: Order
@@ -58,6 +71,7 @@ class Facts:
         self.stu3 = data.fhir_version.upper() == "STU3"
         self.unavailable = data.unavailable
         self._courses: dict[str, list[Order]] = {}
+        self._per_draft: dict[tuple[str, int], tuple[Draft, object]] = {}
 
     # --- patient -------------------------------------------------------------------------
     @cached
@@ -183,6 +197,7 @@ class Facts:
             return None
         return therapy.is_naive(self.history, self.active, self.now, self.knowledge)
 
+    @per_draft
     def current_dose(self, draft: Draft) -> tuple[float | None, list[Order]]:
         """D0 and the orders it sums: the active orders the draft replaces (all of them when
         it links to none); for a lapsed course, the course's last order."""
@@ -201,6 +216,7 @@ class Facts:
                 self.history or [], draft.order, self.now, self.knowledge)
         return self._courses[draft.key]
 
+    @per_draft
     def lapsed(self, draft: Draft) -> bool:
         """No active therapy, but the draft continues a course whose last order ended at most
         `course_gap_days` ago."""
@@ -219,6 +235,7 @@ class Facts:
         starts one: a stop draft may be the active order itself, with its original date)."""
         return therapy.earliest_authored(self.course(draft) + [draft.order])
 
+    @per_draft
     def days_on_course(self, draft: Draft) -> float | None:
         start = self.course_start(draft)
         return days_between(start, self.now) if start else None

@@ -7,6 +7,7 @@ The result is immutable; everything the rules ask for often is precomputed into 
 from __future__ import annotations
 
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -20,6 +21,7 @@ class KnowledgeError(Exception):
     pass
 
 
+@lru_cache(maxsize=1024)
 def normalize_unit(unit: str) -> str:
     """Unit strings as EHRs vary them: case, spaces, micro sign."""
     return unit.strip().replace(" ", "").replace("µ", "u").replace("μ", "u").lower()
