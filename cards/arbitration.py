@@ -211,7 +211,7 @@ def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -
 
 def card_order(findings: list[Finding], facts: Facts) -> list[Finding]:
     """The findings in the order build_cards shows their cards."""
-    topics = {topic: index for index, topic in enumerate(facts.knowledge.topics)}
+    topics = facts.knowledge.topic_order
     severity: dict[str, int] = {}
     for finding in findings:
         severity[finding.topic] = min(severity.get(finding.topic, 9), SEVERITY[finding.indicator])

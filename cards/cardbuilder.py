@@ -34,7 +34,7 @@ def build_cards(findings: list[Finding], knowledge: Knowledge) -> list[dict]:
     by_topic: dict[str, list[Finding]] = {}
     for finding in findings:
         by_topic.setdefault(finding.topic, []).append(finding)
-    order = {topic: index for index, topic in enumerate(knowledge.topics)}
+    order = knowledge.topic_order
     cards = [_card(sorted(group, key=lambda f: SEVERITY[f.indicator]), knowledge)
              for group in by_topic.values()]
     cards.sort(key=lambda c: (SEVERITY[c["indicator"]], order[c["source"]["topic"]["code"]]))

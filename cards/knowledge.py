@@ -203,6 +203,7 @@ class Knowledge:
         put("timing_codes", MappingProxyType(
             {t["code"].upper(): float(t["times"]) for t in data["timing_codes"]["per_day"]}))
         put("topics", tuple(key for key in data["topics"] if key not in ("source", "notes")))
+        put("topic_order", MappingProxyType({topic: index for index, topic in enumerate(self.topics)}))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Knowledge is immutable")
