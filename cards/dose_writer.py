@@ -72,7 +72,12 @@ def choose_product(dailies: Iterable[float], strength: Strength | None,
                    knowledge: Knowledge) -> Product | None:
     """The ordered product when it makes every daily dose, else the largest generic tablet
     that does; None when none can (e.g. above 4 x 20 mg)."""
-    dailies = list(dailies)
+    return _choose_product(tuple(dailies), strength, knowledge)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _choose_product(dailies: tuple[float, ...], strength: Strength | None,
+                    knowledge: Knowledge) -> Product | None:
     if strength is None:
         grain = knowledge.value("dose_writing", "daily_multiple_mg")
         product = Product(grain, None)
@@ -110,7 +115,7 @@ def _makes(unit_mg: float, daily: float, knowledge: Knowledge) -> bool:
 
 
 # Pure functions of a few numbers, asked again for every step of every taper: remembered.
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096, typed=True)
 def plan_regimen(daily: float, unit_mg: float, ordered_times: float,
                  knowledge: Knowledge) -> Regimen | None:
     """The ordered frequency when the dose divides into equal whole units of at most 20 mg;
@@ -306,13 +311,13 @@ def _switch_medication(resource: dict, tablet: dict, knowledge: Knowledge) -> No
 # --- words ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096, typed=True)
 def regimen_text(regimen: Regimen) -> str:
     """'10 mg three times daily (30 mg/day)' or '10 mg morning, 15 mg evening (25 mg/day)'."""
     return f"{doses_text(regimen)} ({fmt(regimen.daily)} mg/day)"
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096, typed=True)
 def doses_text(regimen: Regimen) -> str:
     """'10 mg three times daily' or '10 mg morning, 15 mg evening'."""
     if regimen.equal:

@@ -120,8 +120,7 @@ class Facts:
     def dialysis_procedure(self) -> datetime | None:
         """When the latest dialysis Procedure (completed or in progress) of the lookback was done."""
         section = self.knowledge["dialysis_procedures"]
-        systems = self.knowledge.systems
-        codes = {(systems["snomed"], c) for c in section["snomed"]} | {(systems["cpt"], c) for c in section["cpt"]}
+        codes = _dialysis_codes(self.knowledge)
         found = [when for p in self.data.procedures
                  if p.get("status") in section["statuses"] and codes & set(coded(p.get("code")))
                  and (when := _performed(p)) and 0 <= days_between(when, self.now) <= section["lookback_days"]]
@@ -292,6 +291,13 @@ class Facts:
 
 def _linked(first: Order, second: Order) -> bool:
     return bool((first.id and first.id in second.links) or (second.id and second.id in first.links))
+
+
+@functools.lru_cache(maxsize=64)
+def _dialysis_codes(knowledge: Knowledge) -> frozenset[tuple[str, str]]:
+    section, systems = knowledge["dialysis_procedures"], knowledge.systems
+    return frozenset({(systems["snomed"], c) for c in section["snomed"]}
+                     | {(systems["cpt"], c) for c in section["cpt"]})
 
 
 def _performed(procedure: dict) -> datetime | None:

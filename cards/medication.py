@@ -117,6 +117,6 @@ def reference_id(reference: dict | None, resource_type: str) -> str | None:
 
 def _links(request: dict) -> frozenset[str]:
     references = [request.get("priorPrescription"), *(request.get("basedOn") or ())]
-    ids = {reference_id(ref, "MedicationRequest") for ref in references}
+    ids = {reference_id(ref, "MedicationRequest") for ref in references if ref}
     ids.add(request.get("id"))
     return frozenset(i for i in ids if i)
