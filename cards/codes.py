@@ -48,7 +48,10 @@ def drug_kind(concepts: Iterable[dict], knowledge: Knowledge) -> str | None:
 
 
 def _named(text: str, codes: CodeSet) -> bool:
-    return any(name in text for name in codes.names)
+    for name in codes.names:  # a loop: any() over a generator costs more on these short lists
+        if name in text:
+            return True
+    return False
 
 
 def concepts_of(concept: dict | None, knowledge: Knowledge) -> frozenset[str]:
@@ -72,5 +75,9 @@ def concepts_of(concept: dict | None, knowledge: Knowledge) -> frozenset[str]:
 
 def _has_code(pairs: list[tuple[str, str]], icd10: list[str], codes: CodeSet) -> bool:
     """`icd10`: the ICD-10 codes among `pairs`, normalized."""
-    return (any(pair in codes.codes for pair in pairs)
-            or any(code.startswith(codes.icd10_prefixes) for code in icd10))
+    if not codes.codes.isdisjoint(pairs):
+        return True
+    for code in icd10:
+        if code.startswith(codes.icd10_prefixes):
+            return True
+    return False

@@ -88,7 +88,7 @@ def _intrathecal_route(request: dict, knowledge: Knowledge) -> bool:
     names = knowledge["drugs"]["intrathecal"]["route_names"]
     for instruction in request.get("dosageInstruction") or ():
         route = instruction.get("route")
-        if any(pair in knowledge.intrathecal_routes for pair in coded(route)):
+        if not knowledge.intrathecal_routes.isdisjoint(coded(route)):
             return True
         text = words(route)
         if any(name in text for name in names):
