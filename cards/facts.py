@@ -255,7 +255,8 @@ class Facts:
     def _draft(self, request: dict, index: int = 0, prefix: str = "#") -> Draft:
         order = read_order(request, self.data.medications, self.knowledge)
         starting = order.status not in self.knowledge["request_status"]["stopping"]
-        reason, has_reason = reason_concepts(request, self.condition_concepts, self.knowledge)
+        by_id = self.condition_concepts if request.get("reasonReference") else {}
+        reason, has_reason = reason_concepts(request, by_id, self.knowledge)
         return Draft(order, starting, reason, indication(reason, has_reason, self.active_conditions),
                      key=order.id or f"{prefix}{index}")
 
