@@ -91,10 +91,9 @@ def _drop_actions(suggestions: list[dict], unwanted) -> list[dict]:
     kept = []
     for suggestion in suggestions:
         remaining = [a for a in suggestion["actions"] if not unwanted(a)]
-        if len(remaining) == len(suggestion["actions"]):
-            kept.append(suggestion)
-        elif remaining:
-            kept.append({**suggestion, "actions": remaining})
+        if remaining:
+            unchanged = len(remaining) == len(suggestion["actions"])
+            kept.append(suggestion if unchanged else {**suggestion, "actions": remaining})
     return kept
 
 
@@ -220,6 +219,8 @@ def card_order(findings: list[Finding], facts: Facts) -> list[Finding]:
 
 
 def _one_lab_order(findings: list[Finding], facts: Facts) -> list[Finding]:
+    if not _same_lab_offered_twice(findings):
+        return findings
     offered: set = set()
     kept: dict[int, Finding] = {}
     for finding in card_order(findings, facts):
@@ -236,6 +237,17 @@ def _one_lab_order(findings: list[Finding], facts: Facts) -> list[Finding]:
         kept[id(finding)] = replace(finding, suggestions=suggestions) if changed else finding
         offered |= labs_here
     return [kept[id(f)] for f in findings]
+
+
+def _same_lab_offered_twice(findings: list[Finding]) -> bool:
+    """Two findings offer the same lab order (else there is nothing to drop)."""
+    seen: set = set()
+    for finding in findings:
+        codes = {_lab_code(a) for s in finding.suggestions for a in s["actions"]} - {None}
+        if codes & seen:
+            return True
+        seen |= codes
+    return False
 
 
 def _lab_code(action: dict) -> str | None:
