@@ -12,7 +12,7 @@ from .hookdata import CREATININE, EGFR, MEDS, PATIENT, HookData
 from .indication import condition_counts, condition_is_active, indication, reason_concepts
 from .knowledge import Knowledge
 from .labs import LabValue, Unreadable, latest_within, read_labs
-from .medication import Order, read_order
+from .medication import Order, read_order, read_orders_of_kind
 from .renal import RenalValue, latest_renal
 
 
@@ -182,8 +182,8 @@ class Facts:
         """The patient's oral baclofen orders; None when the medication query failed."""
         if MEDS in self.unavailable:
             return None
-        orders = [read_order(r, self.data.medications, self.knowledge, as_of=self.now)
-                  for r in self.data.medication_requests]
+        orders = read_orders_of_kind(self.data.medication_requests, "baclofen", self.data.medications,
+                                     self.knowledge, as_of=self.now)
         return therapy.baclofen_history(orders, self.knowledge)
 
     @cached

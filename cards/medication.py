@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from .codes import codings, coded, drug_kind, words
 from .dates import parse_when
@@ -34,7 +34,24 @@ def read_order(request: dict, medications: Mapping[str, dict], knowledge: Knowle
     """`as_of`: for an order in force, the time its dose is read at (a taper's current
     step); None for a draft (its first step)."""
     concepts, unresolved = medication_concepts(request, medications)
-    kind = order_kind(request, concepts, knowledge)
+    return _order(request, medications, knowledge, as_of, concepts, unresolved,
+                  order_kind(request, concepts, knowledge))
+
+
+def read_orders_of_kind(requests: Iterable[dict], kind: str, medications: Mapping[str, dict],
+                        knowledge: Knowledge, as_of: datetime | None = None) -> list[Order]:
+    """read_order of the requests for drugs of `kind`; the others' products and doses are not
+    read (a patient's MedicationRequests are mostly other drugs)."""
+    orders = []
+    for request in requests:
+        concepts, unresolved = medication_concepts(request, medications)
+        if order_kind(request, concepts, knowledge) == kind:
+            orders.append(_order(request, medications, knowledge, as_of, concepts, unresolved, kind))
+    return orders
+
+
+def _order(request: dict, medications: Mapping[str, dict], knowledge: Knowledge,
+           as_of: datetime | None, concepts: list[dict], unresolved: bool, kind: str | None) -> Order:
     strength = product_strength(concepts, knowledge, referenced_medication(request, medications))
     daily = daily_dose(request, strength, knowledge, as_of) if kind == "baclofen" else None
     return Order(
