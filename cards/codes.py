@@ -15,8 +15,10 @@ def codings(concept: dict | None) -> list[dict]:
 
 
 def coded(concept: dict | None) -> list[tuple[str, str]]:
-    return [(coding.get("system", ""), str(coding["code"])) for coding in codings(concept)
-            if coding.get("code")]
+    if not isinstance(concept, dict):
+        return []
+    return [(coding.get("system", ""), str(coding["code"])) for coding in concept.get("coding") or ()
+            if isinstance(coding, dict) and coding.get("code")]
 
 
 def words(concept: dict | None) -> str:
@@ -24,9 +26,10 @@ def words(concept: dict | None) -> str:
     if not isinstance(concept, dict):
         return ""
     parts = [concept.get("text") or ""]
-    for coding in codings(concept):
-        parts.append(coding.get("display") or "")
-        parts.append(str(coding.get("code") or ""))
+    for coding in concept.get("coding") or ():
+        if isinstance(coding, dict):
+            parts.append(coding.get("display") or "")
+            parts.append(str(coding.get("code") or ""))
     return " ".join(parts).lower()
 
 
@@ -41,10 +44,13 @@ def drug_kind(concepts: Iterable[dict], knowledge: Knowledge) -> str | None:
         text = " ".join(words(c) for c in concepts)
         kinds = {kind for kind in DRUG_KINDS if _named(text, knowledge.drugs[kind])}
     if "baclofen" in kinds:
-        text = " ".join(words(c) for c in concepts) if text is None else text
+        text = " ".join([words(c) for c in concepts]) if text is None else text
         if _named(text, knowledge.drugs["intrathecal"]):
             return "intrathecal"
-    return next((kind for kind in DRUG_KINDS if kind in kinds), None)
+    for kind in DRUG_KINDS:
+        if kind in kinds:
+            return kind
+    return None
 
 
 def _named(text: str, codes: CodeSet) -> bool:
