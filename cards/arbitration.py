@@ -14,7 +14,7 @@ suggestions are written here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import actions
 from .cardbuilder import SEVERITY, Finding
@@ -79,8 +79,8 @@ def _without_dose_change(finding: Finding, frozen: set) -> Finding:
     """No dose change on a draft that is to be avoided or removed."""
     if finding.draft not in frozen:
         return finding
-    return replace(finding, dose_limit=None, taper=False,
-                   suggestions=_drop_actions(finding.suggestions, _is_update_of(finding.draft)))
+    return finding.revised(dose_limit=None, taper=False,
+                           suggestions=_drop_actions(finding.suggestions, _is_update_of(finding.draft)))
 
 
 def _is_update_of(key: str):
@@ -159,13 +159,13 @@ def _offer(finding: Finding, dose_plan: DosePlan, why: str) -> Finding:
     if dose_plan.action is None:
         why += (" No suggestion could be written for this order: change it by hand to"
                 f" {fmt(dose_plan.target)} mg/day.")
-        return replace(finding, detail=f"{finding.detail}\n\n{why}")
+        return finding.revised(detail=f"{finding.detail}\n\n{why}")
     if dose_plan.taper:
         why += (" This is below half the current dose after established therapy, so the suggestion"
                 f" tapers to it:\n\n{dose_plan.taper.table()}")
     suggestion = actions.suggestion(dose_plan.label, dose_plan.action)
-    return replace(finding, detail=f"{finding.detail}\n\n{why}",
-                   suggestions=[suggestion, *finding.suggestions])
+    return finding.revised(detail=f"{finding.detail}\n\n{why}",
+                           suggestions=[suggestion, *finding.suggestions])
 
 
 def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: DosePlan | None) -> Finding:
@@ -176,11 +176,11 @@ def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: D
     target = floor_target(draft.d1, facts) if continuing else 0
     taper = actions.taper_plan_for(facts, draft, target, continuing)
     if taper is None:
-        return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
+        return finding.revised(detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): write one by hand.")
     suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
-    return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
-                   suggestions=[suggestion, *finding.suggestions])
+    return finding.revised(detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
+                           suggestions=[suggestion, *finding.suggestions])
 
 
 def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -> Finding:
@@ -191,18 +191,18 @@ def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -
     delete = actions.suggestion(f"Remove the {draft.order.name} order", actions.delete_draft(draft),
                                 recommended=not established)
     if duplicate:
-        finding = replace(finding, detail=f"{finding.detail}\n\nThis order duplicates another baclofen"
+        finding = finding.revised(detail=f"{finding.detail}\n\nThis order duplicates another baclofen"
                                          " order: remove it. To stop the other one, taper it.")
     if not established:
-        return replace(finding, suggestions=[s for s in [delete, *others] if s])
+        return finding.revised(suggestions=[s for s in [delete, *others] if s])
     taper = actions.taper_plan_for(facts, draft, 0, continuing=False)
     if taper is None:
-        return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
+        return finding.revised(detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): taper by hand.",
-                       suggestions=[s for s in [delete, *others] if s])
+                               suggestions=[s for s in [delete, *others] if s])
     taper_suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
-    return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
-                   suggestions=[s for s in [taper_suggestion, delete, *others] if s])
+    return finding.revised(detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
+                           suggestions=[s for s in [taper_suggestion, delete, *others] if s])
 
 
 # --- one lab order per response ------------------------------------------------------------
@@ -234,7 +234,7 @@ def _one_lab_order(findings: list[Finding], facts: Facts) -> list[Finding]:
             return code in offered
         suggestions = _drop_actions(finding.suggestions, already_offered)
         changed = suggestions != finding.suggestions
-        kept[id(finding)] = replace(finding, suggestions=suggestions) if changed else finding
+        kept[id(finding)] = finding.revised(suggestions=suggestions) if changed else finding
         offered |= labs_here
     return [kept[id(f)] for f in findings]
 

@@ -29,6 +29,11 @@ class Finding:
     taper: bool = False  # rule 11: wants the taper plan from D0
     source: str | None = None  # key in [sources] when not the topic's (cramps dose numbers)
 
+    def revised(self, **changes) -> Finding:
+        """A copy with `changes`: dataclasses.replace in a third of its time (arbitration
+        revises most findings it plans)."""
+        return Finding(**{**vars(self), **changes})
+
 
 def build_cards(findings: list[Finding], knowledge: Knowledge) -> list[dict]:
     by_topic: dict[str, list[Finding]] = {}
