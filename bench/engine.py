@@ -8,8 +8,9 @@ validation) once to build its HookData; then the engine's work for one call is t
 
 `--baseline REV` also times the engine of another commit (its cards/, loaded beside this
 one), alternating call by call so both see the same machine, and reports the ratio.
-"busy chart" is the typical story for a patient with 30 active orders of other drugs, as
-real charts have (the fixture stories carry only baclofen orders).
+"busy chart" is the typical story for a patient with 30 active orders of other drugs and 15
+other active problems, as real charts have (the fixture stories carry only what the rules
+look at).
 """
 from __future__ import annotations
 
@@ -55,8 +56,14 @@ OTHER_DRUGS = (("860975", "Metformin 500 MG Oral Tablet"), ("314076", "Lisinopri
                ("310798", "Hydrochlorothiazide 25 MG Oral Tablet"))
 
 
+OTHER_PROBLEMS = (("38341003", "I10", "Essential hypertension"), ("44054006", "E11.9", "Type 2 diabetes"),
+                  ("55822004", "E78.5", "Hyperlipidemia"), ("195967001", "J45.909", "Asthma"),
+                  ("235595009", "K21.9", "Gastroesophageal reflux disease"))
+
+
 def busy_chart(story: dict, count: int = 30) -> dict:
-    """The story with `count` active MedicationRequests of other drugs added."""
+    """The story with `count` active MedicationRequests of other drugs and half as many
+    active Conditions of other problems added."""
     drug_orders = [{
         "resourceType": "MedicationRequest", "id": f"{story['id']}-other-{index}", "status": "active",
         "intent": "order", "subject": {"reference": f"Patient/{story['patient']['id']}"},
@@ -66,7 +73,16 @@ def busy_chart(story: dict, count: int = 30) -> dict:
         "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
                                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "{tbl}"}}]}],
     } for index, (code, name) in enumerate(OTHER_DRUGS * (count // len(OTHER_DRUGS)))]
-    return {**story, "resources": story["resources"] + drug_orders}
+    problems = [{
+        "resourceType": "Condition", "id": f"{story['id']}-problem-{index}",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "subject": {"reference": f"Patient/{story['patient']['id']}"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": snomed, "display": name},
+                            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": icd10, "display": name}],
+                 "text": name},
+    } for index, (snomed, icd10, name) in enumerate(OTHER_PROBLEMS * (count // 2 // len(OTHER_PROBLEMS)))]
+    return {**story, "resources": story["resources"] + drug_orders + problems}
 
 
 def baseline_engine(revision: str, workdir: Path) -> SimpleNamespace:
