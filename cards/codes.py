@@ -1,6 +1,7 @@
 """What a CodeableConcept means: drug kinds (by code first, then by name) and condition concepts."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable
 
 from .knowledge import DRUG_KINDS, CodeSet, Knowledge, normalize_icd10
@@ -61,29 +62,38 @@ def _named(text: str, codes: CodeSet) -> bool:
 
 
 def concepts_of(concept: dict | None, knowledge: Knowledge) -> frozenset[str]:
-    """Condition concepts (cirrhosis, dialysis, cramps, ...) a CodeableConcept stands for."""
+    """Condition concepts (cirrhosis, dialysis, cramps, ...) a CodeableConcept stands for:
+    by code (exact, or ICD-10 by prefix), else by name."""
     if not isinstance(concept, dict):
         return frozenset()
+    by_code, by_icd10_prefix, by_name = _condition_index(knowledge)
     found = set()
-    pairs = coded(concept)
-    icd10 = [normalize_icd10(code) for system, code in pairs if "icd-10" in system]
+    for system, code in coded(concept):
+        found.update(by_code.get((system, code), ()))
+        if "icd-10" in system:
+            icd10 = normalize_icd10(code)
+            for prefixes, name in by_icd10_prefix:
+                if icd10.startswith(prefixes):
+                    found.add(name)
     text = None
-    for name in CONDITION_CONCEPTS:
-        codes = knowledge.conditions[name]
-        if _has_code(pairs, icd10, codes):
-            found.add(name)
-        elif codes.names:
+    for names, name in by_name:
+        if name not in found:
             text = words(concept) if text is None else text
-            if _named(text, codes):
+            if _named(text, names):
                 found.add(name)
     return frozenset(found)
 
 
-def _has_code(pairs: list[tuple[str, str]], icd10: list[str], codes: CodeSet) -> bool:
-    """`icd10`: the ICD-10 codes among `pairs`, normalized."""
-    if not codes.codes.isdisjoint(pairs):
-        return True
-    for code in icd10:
-        if code.startswith(codes.icd10_prefixes):
-            return True
-    return False
+@lru_cache(maxsize=64)
+def _condition_index(knowledge: Knowledge) -> tuple[dict, tuple, tuple]:
+    """The condition concepts by code, by ICD-10 prefixes and by names (one look-up per
+    code instead of one per concept: a chart holds many Conditions)."""
+    by_code: dict[tuple[str, str], set[str]] = {}
+    for name in CONDITION_CONCEPTS:
+        for pair in knowledge.conditions[name].codes:
+            by_code.setdefault(pair, set()).add(name)
+    by_icd10_prefix = tuple((knowledge.conditions[name].icd10_prefixes, name) for name in CONDITION_CONCEPTS
+                            if knowledge.conditions[name].icd10_prefixes)
+    by_name = tuple((knowledge.conditions[name], name) for name in CONDITION_CONCEPTS
+                    if knowledge.conditions[name].names)
+    return {pair: frozenset(names) for pair, names in by_code.items()}, by_icd10_prefix, by_name
