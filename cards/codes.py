@@ -42,16 +42,20 @@ def drug_kind(concepts: Iterable[dict], knowledge: Knowledge) -> str | None:
     kinds = {by_code[pair] for c in concepts for pair in coded(c) if pair in by_code}
     text = None
     if not kinds:
-        text = " ".join(words(c) for c in concepts)
+        text = _words_of(concepts)
         kinds = {kind for kind in DRUG_KINDS if _named(text, knowledge.drugs[kind])}
     if "baclofen" in kinds:
-        text = " ".join([words(c) for c in concepts]) if text is None else text
+        text = _words_of(concepts) if text is None else text
         if _named(text, knowledge.drugs["intrathecal"]):
             return "intrathecal"
     for kind in DRUG_KINDS:
         if kind in kinds:
             return kind
     return None
+
+
+def _words_of(concepts: list[dict]) -> str:
+    return " ".join([words(c) for c in concepts])
 
 
 def _named(text: str, codes: CodeSet) -> bool:
