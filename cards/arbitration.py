@@ -14,7 +14,7 @@ suggestions are written here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import actions
 from .cardbuilder import SEVERITY, Finding
@@ -79,8 +79,8 @@ def _without_dose_change(finding: Finding, frozen: set) -> Finding:
     """No dose change on a draft that is to be avoided or removed."""
     if finding.draft not in frozen:
         return finding
-    return replace(finding, dose_limit=None, taper=False,
-                   suggestions=_drop_actions(finding.suggestions, _is_update_of(finding.draft)))
+    return finding.revised(dose_limit=None, taper=False,
+                           suggestions=_drop_actions(finding.suggestions, _is_update_of(finding.draft)))
 
 
 def _is_update_of(key: str):
@@ -92,7 +92,8 @@ def _drop_actions(suggestions: list[dict], unwanted) -> list[dict]:
     for suggestion in suggestions:
         remaining = [a for a in suggestion["actions"] if not unwanted(a)]
         if remaining:
-            kept.append({**suggestion, "actions": remaining})
+            unchanged = len(remaining) == len(suggestion["actions"])
+            kept.append(suggestion if unchanged else {**suggestion, "actions": remaining})
     return kept
 
 
@@ -158,13 +159,13 @@ def _offer(finding: Finding, dose_plan: DosePlan, why: str) -> Finding:
     if dose_plan.action is None:
         why += (" No suggestion could be written for this order: change it by hand to"
                 f" {fmt(dose_plan.target)} mg/day.")
-        return replace(finding, detail=f"{finding.detail}\n\n{why}")
+        return finding.revised(detail=f"{finding.detail}\n\n{why}")
     if dose_plan.taper:
         why += (" This is below half the current dose after established therapy, so the suggestion"
                 f" tapers to it:\n\n{dose_plan.taper.table()}")
     suggestion = actions.suggestion(dose_plan.label, dose_plan.action)
-    return replace(finding, detail=f"{finding.detail}\n\n{why}",
-                   suggestions=[suggestion, *finding.suggestions])
+    return finding.revised(detail=f"{finding.detail}\n\n{why}",
+                           suggestions=[suggestion, *finding.suggestions])
 
 
 def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: DosePlan | None) -> Finding:
@@ -175,11 +176,11 @@ def _abrupt_stop_plan(finding: Finding, facts: Facts, draft: Draft, dose_plan: D
     target = floor_target(draft.d1, facts) if continuing else 0
     taper = actions.taper_plan_for(facts, draft, target, continuing)
     if taper is None:
-        return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
+        return finding.revised(detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): write one by hand.")
     suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
-    return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
-                   suggestions=[suggestion, *finding.suggestions])
+    return finding.revised(detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
+                           suggestions=[suggestion, *finding.suggestions])
 
 
 def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -> Finding:
@@ -190,18 +191,18 @@ def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -
     delete = actions.suggestion(f"Remove the {draft.order.name} order", actions.delete_draft(draft),
                                 recommended=not established)
     if duplicate:
-        finding = replace(finding, detail=f"{finding.detail}\n\nThis order duplicates another baclofen"
+        finding = finding.revised(detail=f"{finding.detail}\n\nThis order duplicates another baclofen"
                                          " order: remove it. To stop the other one, taper it.")
     if not established:
-        return replace(finding, suggestions=[s for s in [delete, *others] if s])
+        return finding.revised(suggestions=[s for s in [delete, *others] if s])
     taper = actions.taper_plan_for(facts, draft, 0, continuing=False)
     if taper is None:
-        return replace(finding, detail=f"{finding.detail}\n\nNo taper could be written (the current"
+        return finding.revised(detail=f"{finding.detail}\n\nNo taper could be written (the current"
                                       " dose or the product is unknown): taper by hand.",
-                       suggestions=[s for s in [delete, *others] if s])
+                               suggestions=[s for s in [delete, *others] if s])
     taper_suggestion = actions.suggestion(taper_label(taper), actions.taper_action(taper))
-    return replace(finding, detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
-                   suggestions=[s for s in [taper_suggestion, delete, *others] if s])
+    return finding.revised(detail=f"{finding.detail}\n\nSuggested taper:\n\n{taper.table()}",
+                           suggestions=[s for s in [taper_suggestion, delete, *others] if s])
 
 
 # --- one lab order per response ------------------------------------------------------------
@@ -209,7 +210,7 @@ def _avoid_plan(finding: Finding, facts: Facts, draft: Draft, duplicate: bool) -
 
 def card_order(findings: list[Finding], facts: Facts) -> list[Finding]:
     """The findings in the order build_cards shows their cards."""
-    topics = {topic: index for index, topic in enumerate(facts.knowledge.topics)}
+    topics = facts.knowledge.topic_order
     severity: dict[str, int] = {}
     for finding in findings:
         severity[finding.topic] = min(severity.get(finding.topic, 9), SEVERITY[finding.indicator])
@@ -218,6 +219,8 @@ def card_order(findings: list[Finding], facts: Facts) -> list[Finding]:
 
 
 def _one_lab_order(findings: list[Finding], facts: Facts) -> list[Finding]:
+    if not _same_lab_offered_twice(findings):
+        return findings
     offered: set = set()
     kept: dict[int, Finding] = {}
     for finding in card_order(findings, facts):
@@ -229,9 +232,22 @@ def _one_lab_order(findings: list[Finding], facts: Facts) -> list[Finding]:
                 return False
             labs_here.add(code)
             return code in offered
-        kept[id(finding)] = replace(finding, suggestions=_drop_actions(finding.suggestions, already_offered))
+        suggestions = _drop_actions(finding.suggestions, already_offered)
+        changed = suggestions != finding.suggestions
+        kept[id(finding)] = finding.revised(suggestions=suggestions) if changed else finding
         offered |= labs_here
     return [kept[id(f)] for f in findings]
+
+
+def _same_lab_offered_twice(findings: list[Finding]) -> bool:
+    """Two findings offer the same lab order (else there is nothing to drop)."""
+    seen: set = set()
+    for finding in findings:
+        codes = {_lab_code(a) for s in finding.suggestions for a in s["actions"]} - {None}
+        if codes & seen:
+            return True
+        seen |= codes
+    return False
 
 
 def _lab_code(action: dict) -> str | None:

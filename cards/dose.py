@@ -77,6 +77,9 @@ def daily_dose(request: dict, strength: Strength | None, knowledge: Knowledge,
     instructions = request.get("dosageInstruction") or ()
     if not instructions:
         return None
+    if len(instructions) == 1:  # one step: no step in force to find
+        mg = instruction_daily_mg(instructions[0], strength, knowledge)
+        return None if mg is None else round(0.0 + mg, 3)  # 0.0 + as the steps sum below: -0.0 is 0
     steps: dict = {}
     for instruction in instructions:
         mg = instruction_daily_mg(instruction, strength, knowledge)

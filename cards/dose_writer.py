@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 from .dose import Strength, administrations_per_day, dose_quantity, quantity_unit
@@ -71,7 +72,12 @@ def choose_product(dailies: Iterable[float], strength: Strength | None,
                    knowledge: Knowledge) -> Product | None:
     """The ordered product when it makes every daily dose, else the largest generic tablet
     that does; None when none can (e.g. above 4 x 20 mg)."""
-    dailies = list(dailies)
+    return _choose_product(tuple(dailies), strength, knowledge)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _choose_product(dailies: tuple[float, ...], strength: Strength | None,
+                    knowledge: Knowledge) -> Product | None:
     if strength is None:
         grain = knowledge.value("dose_writing", "daily_multiple_mg")
         product = Product(grain, None)
@@ -108,6 +114,8 @@ def _makes(unit_mg: float, daily: float, knowledge: Knowledge) -> bool:
     return units is not None and 0 < units <= most
 
 
+# Pure functions of a few numbers, asked again for every step of every taper: remembered.
+@lru_cache(maxsize=4096, typed=True)
 def plan_regimen(daily: float, unit_mg: float, ordered_times: float,
                  knowledge: Knowledge) -> Regimen | None:
     """The ordered frequency when the dose divides into equal whole units of at most 20 mg;
@@ -186,15 +194,22 @@ class DosageWriter:
         instructions = [i for i in request.get("dosageInstruction") or () if isinstance(i, dict)]
         self.template = instructions[0] if instructions else {}
         self.stu3 = _is_stu3(instructions) if stu3 is None else stu3
-        self.ordered_quantity = dose_quantity(self.template) if self.template else None
+        self.counted_in = self._counted_in(dose_quantity(self.template) if self.template else None)
         # A draft that is already a taper: its first step's length must not bound a new dose.
         self.steps_in_template = len({i.get("sequence") for i in instructions}) > 1
         # Its timing stands for the ordered frequency only when it is alone in its step.
         first_step = [i for i in instructions if i.get("sequence") == self.template.get("sequence")]
         self.timing_reusable = len(first_step) == 1
+        # What every written instruction keeps of the template: all but the dose and timing.
+        self.kept = {key: value for key, value in self.template.items() if key not in _DOSE_KEYS}
+        if not self.stu3:
+            first_rate = (self.template.get("doseAndRate") or [{}])[0]
+            self.kept_rate = {k: v for k, v in first_rate.items() if k == "type"}
 
     def resource(self, instructions: list[dict]) -> dict:
-        resource = copy_json(self.request)
+        # A shallow copy: only top-level elements are replaced; the others are shared with
+        # the draft, and nothing in the engine or the service changes them.
+        resource = dict(self.request)
         resource["dosageInstruction"] = instructions
         if self.product.switched_to:
             _switch_medication(resource, self.product.switched_to, self.knowledge)
@@ -213,8 +228,7 @@ class DosageWriter:
 
     def _instruction(self, dose_mg: float, timing: dict, regimen: Regimen, sequence: int | None,
                      bounds_days: int | None, text: str | None = None) -> dict:
-        instruction = {key: copy_json(value) for key, value in self.template.items()
-                       if key not in _DOSE_KEYS}
+        instruction = dict(self.kept)
         if sequence is not None:
             instruction["sequence"] = sequence
         repeat = timing.get("repeat")
@@ -229,22 +243,24 @@ class DosageWriter:
         if self.stu3:
             instruction["doseQuantity"] = quantity
         else:
-            kept = {k: copy_json(v) for k, v in (self.template.get("doseAndRate") or [{}])[0].items()
-                    if k == "type"}
-            instruction["doseAndRate"] = [{**kept, "doseQuantity": quantity}]
+            instruction["doseAndRate"] = [{**self.kept_rate, "doseQuantity": quantity}]
         if "maxDosePerPeriod" in self.template:
             instruction["maxDosePerPeriod"] = _daily_cap(regimen.daily, self.knowledge)
         return instruction
 
-    def _quantity(self, dose_mg: float) -> dict:
-        """In the ordered unit when the product allows (tablets as a count, liquid in mL), else mg."""
-        ordered = self.ordered_quantity or {}
+    def _counted_in(self, ordered: dict | None) -> dict | None:
+        """The unit, system and code of the ordered quantity when the doses can be counted in
+        it (tablets as a count, liquid in mL); None: they are written in mg."""
         unit = quantity_unit(ordered, self.knowledge.dose_units) if ordered else ""
         strength = self.product.strength
         if strength and ((self.product.tablet and unit in self.knowledge.count_units)
                          or (strength.per_ml and unit in self.knowledge.volume_units)):
-            kept = {k: v for k, v in ordered.items() if k in ("unit", "system", "code")}
-            return {"value": number(dose_mg / strength.mg), **kept}
+            return {k: v for k, v in ordered.items() if k in ("unit", "system", "code")}
+        return None
+
+    def _quantity(self, dose_mg: float) -> dict:
+        if self.counted_in is not None:
+            return {"value": number(dose_mg / self.product.strength.mg), **self.counted_in}
         return mg_quantity(dose_mg, self.knowledge)
 
 
@@ -295,11 +311,13 @@ def _switch_medication(resource: dict, tablet: dict, knowledge: Knowledge) -> No
 # --- words ------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096, typed=True)
 def regimen_text(regimen: Regimen) -> str:
     """'10 mg three times daily (30 mg/day)' or '10 mg morning, 15 mg evening (25 mg/day)'."""
     return f"{doses_text(regimen)} ({fmt(regimen.daily)} mg/day)"
 
 
+@lru_cache(maxsize=4096, typed=True)
 def doses_text(regimen: Regimen) -> str:
     """'10 mg three times daily' or '10 mg morning, 15 mg evening'."""
     if regimen.equal:
@@ -344,7 +362,8 @@ def copy_json(value):
 
 
 def number(value: float) -> int | float:
-    return int(round(value)) if abs(value - round(value)) < _EPSILON else round(value, 3)
+    whole = round(value)
+    return int(whole) if abs(value - whole) < _EPSILON else round(value, 3)
 
 
 def fmt(value: float) -> str:

@@ -8,7 +8,7 @@ from .cardbuilder import build_cards
 from .facts import Facts
 from .hookdata import HookData
 from .knowledge import Knowledge
-from .medication import read_order
+from .medication import medication_concepts, order_kind
 from .rules import RULES
 
 # Drugs a starting draft can be about for some rule; a stopped draft matters only for baclofen.
@@ -22,12 +22,13 @@ def is_relevant(drafts: Iterable[dict], knowledge: Knowledge,
     stop_orders = knowledge["request_status"]["stop_orders"]
     stopping = knowledge["request_status"]["stopping"]
     for draft in drafts:
-        order = read_order(draft, medications or {}, knowledge)
-        if order.unresolved:
+        concepts, unresolved = medication_concepts(draft, medications or {})
+        if unresolved:
             return True
-        if order.status in stop_orders and order.kind == "baclofen":
+        kind, status = order_kind(draft, concepts, knowledge), draft.get("status", "")
+        if status in stop_orders and kind == "baclofen":
             return True
-        if order.status not in stopping and order.kind in _STARTING_KINDS:
+        if status not in stopping and kind in _STARTING_KINDS:
             return True
     return False
 

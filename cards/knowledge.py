@@ -7,6 +7,7 @@ The result is immutable; everything the rules ask for often is precomputed into 
 from __future__ import annotations
 
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -20,6 +21,7 @@ class KnowledgeError(Exception):
     pass
 
 
+@lru_cache(maxsize=1024)
 def normalize_unit(unit: str) -> str:
     """Unit strings as EHRs vary them: case, spaces, micro sign."""
     return unit.strip().replace(" ", "").replace("µ", "u").replace("μ", "u").lower()
@@ -201,6 +203,7 @@ class Knowledge:
         put("timing_codes", MappingProxyType(
             {t["code"].upper(): float(t["times"]) for t in data["timing_codes"]["per_day"]}))
         put("topics", tuple(key for key in data["topics"] if key not in ("source", "notes")))
+        put("topic_order", MappingProxyType({topic: index for index, topic in enumerate(self.topics)}))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Knowledge is immutable")

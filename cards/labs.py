@@ -36,24 +36,24 @@ class Unreadable:
 
 def lab_values(observations: Iterable[dict], knowledge: Knowledge) -> dict[str, list[LabValue]]:
     """Usable values by lab name, most recent first (ties: lowest first)."""
+    return read_labs(observations, knowledge)[0]
+
+
+def read_labs(observations: Iterable[dict], knowledge: Knowledge
+              ) -> tuple[dict[str, list[LabValue]], dict[str, Unreadable]]:
+    """The usable values by lab name, most recent first (ties: lowest first), and the latest
+    unreadable result of each lab."""
     found: dict[str, list[LabValue]] = {}
+    unreadable: dict[str, Unreadable] = {}
     for observation in observations:
         value = lab_value(observation, knowledge)
         if isinstance(value, LabValue):
             found.setdefault(value.name, []).append(value)
+        elif value is not None and (value.name not in unreadable or value.when > unreadable[value.name].when):
+            unreadable[value.name] = value
     for values in found.values():
         values.sort(key=lambda v: (-v.when.timestamp(), v.value))
-    return found
-
-
-def unreadable_values(observations: Iterable[dict], knowledge: Knowledge) -> dict[str, Unreadable]:
-    """The latest unreadable result of each lab."""
-    found: dict[str, Unreadable] = {}
-    for observation in observations:
-        value = lab_value(observation, knowledge)
-        if isinstance(value, Unreadable) and (value.name not in found or value.when > found[value.name].when):
-            found[value.name] = value
-    return found
+    return found, unreadable
 
 
 def lab_value(observation: dict, knowledge: Knowledge) -> LabValue | Unreadable | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from .codes import codings, coded, drug_kind, words
 from .dates import parse_when
@@ -34,15 +34,39 @@ def read_order(request: dict, medications: Mapping[str, dict], knowledge: Knowle
     """`as_of`: for an order in force, the time its dose is read at (a taper's current
     step); None for a draft (its first step)."""
     concepts, unresolved = medication_concepts(request, medications)
-    kind = drug_kind(concepts, knowledge)
-    if kind == "baclofen" and _intrathecal_route(request, knowledge):
-        kind = "intrathecal"
+    return _order(request, medications, knowledge, as_of, concepts, unresolved,
+                  order_kind(request, concepts, knowledge))
+
+
+def read_orders_of_kind(requests: Iterable[dict], kind: str, medications: Mapping[str, dict],
+                        knowledge: Knowledge, as_of: datetime | None = None) -> list[Order]:
+    """read_order of the requests for drugs of `kind`; the others' products and doses are not
+    read (a patient's MedicationRequests are mostly other drugs)."""
+    orders = []
+    for request in requests:
+        concepts, unresolved = medication_concepts(request, medications)
+        if order_kind(request, concepts, knowledge) == kind:
+            orders.append(_order(request, medications, knowledge, as_of, concepts, unresolved, kind))
+    return orders
+
+
+def _order(request: dict, medications: Mapping[str, dict], knowledge: Knowledge,
+           as_of: datetime | None, concepts: list[dict], unresolved: bool, kind: str | None) -> Order:
     strength = product_strength(concepts, knowledge, referenced_medication(request, medications))
     daily = daily_dose(request, strength, knowledge, as_of) if kind == "baclofen" else None
     return Order(
         resource=request, id=request.get("id"), kind=kind, status=request.get("status", ""),
         authored=parse_when(request.get("authoredOn")), strength=strength, daily_mg=daily,
         name=_display_name(concepts, kind), links=_links(request), unresolved=unresolved)
+
+
+def order_kind(request: dict, concepts: list[dict], knowledge: Knowledge) -> str | None:
+    """The drug kind of the order (`concepts`: its medication_concepts); oral baclofen given
+    by an intrathecal route is intrathecal."""
+    kind = drug_kind(concepts, knowledge)
+    if kind == "baclofen" and _intrathecal_route(request, knowledge):
+        return "intrathecal"
+    return kind
 
 
 def medication_concepts(request: dict, medications: Mapping[str, dict]) -> tuple[list[dict], bool]:
@@ -81,7 +105,7 @@ def _intrathecal_route(request: dict, knowledge: Knowledge) -> bool:
     names = knowledge["drugs"]["intrathecal"]["route_names"]
     for instruction in request.get("dosageInstruction") or ():
         route = instruction.get("route")
-        if any(pair in knowledge.intrathecal_routes for pair in coded(route)):
+        if not knowledge.intrathecal_routes.isdisjoint(coded(route)):
             return True
         text = words(route)
         if any(name in text for name in names):
@@ -110,6 +134,6 @@ def reference_id(reference: dict | None, resource_type: str) -> str | None:
 
 def _links(request: dict) -> frozenset[str]:
     references = [request.get("priorPrescription"), *(request.get("basedOn") or ())]
-    ids = {reference_id(ref, "MedicationRequest") for ref in references}
+    ids = {reference_id(ref, "MedicationRequest") for ref in references if ref}
     ids.add(request.get("id"))
     return frozenset(i for i in ids if i)

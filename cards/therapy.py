@@ -85,6 +85,8 @@ def course_orders(history: list[Order], draft: Order, now: datetime, knowledge: 
     `course_gap_days`. Empty when the draft starts a new course."""
     statuses = knowledge["request_status"]["course"]
     orders = [o for o in history if o.status in statuses and o.authored]
+    if not orders:
+        return []
     spans = [(o.authored, order_end(o, now, knowledge)) for o in orders]
     spans.append((draft.authored or now, now))
     nodes = orders + [draft]

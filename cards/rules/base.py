@@ -47,7 +47,12 @@ def fill(text: str, knowledge: Knowledge) -> str:
 
 
 def each(drafts: Iterable, check: Callable) -> list[Finding]:
-    return [f for f in (check(d) for d in drafts) if f]
+    found = []
+    for draft in drafts:
+        finding = check(draft)
+        if finding:
+            found.append(finding)
+    return found
 
 
 def mg(value: float) -> str:

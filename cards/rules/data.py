@@ -42,6 +42,8 @@ def needed_keys(facts: Facts) -> list[str]:
       "a FHIR query a rule needs failed (timeout, HTTP error, OperationOutcome, unreadable body);"
       " a value simply missing from the record is not a failure")
 def data_unavailable(facts: Facts):
+    if not facts.unavailable:
+        return None
     failed = [key for key in needed_keys(facts) if key in facts.unavailable]
     if not failed:
         return None

@@ -51,6 +51,16 @@ def test_a_course_lapses_for_at_most_30_days(ended_days_ago, lapsed):
     assert f.naive_for(draft) is (not lapsed)
 
 
+def test_each_draft_of_a_request_has_its_own_current_dose():
+    morning = order("morning", "active", days_ago(90), tablets=1)
+    evening = order("evening", "active", days_ago(20), tablets=2)
+    drafts = tuple(order(f"new-{old}", "draft", NOW, priorPrescription={"reference": f"MedicationRequest/{old}"})
+                   for old in ("morning", "evening"))
+    f = Facts(replace(facts([morning, evening]).data, drafts=drafts), K)
+    assert [f.current_dose(d)[0] for d in f.drafts] == [10, 20]
+    assert [f.current_dose(d)[1][0].id for d in f.drafts] == ["morning", "evening"]
+
+
 def test_a_link_joins_orders_whatever_the_gap_and_dates_the_course():
     first = order("first", "completed", days_ago(400))
     current = order("current", "active", days_ago(60),

@@ -1,5 +1,6 @@
 """Cards are valid CDS Hooks 2.0 cards and their suggested resources valid FHIR."""
 import json
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 from fhircheck import empty_paths, validate
 from storydata import hookdata_from_story
 
-from cards.cardbuilder import DoseLimit
+from cards.cardbuilder import DoseLimit, random_uuid
 from cards.engine import evaluate, is_relevant
 from cards.facts import Facts
 from cards.knowledge import load_knowledge
@@ -102,6 +103,15 @@ def test_uuids_are_unique_within_and_across_calls():
     data = hookdata_from_story(load_story("hypomagnesemia-renal"))
     ids = [x["uuid"] for _ in range(2) for c in evaluate(data, K) for x in [c, *c.get("suggestions", [])]]
     assert len(ids) == len(set(ids)) > 4
+
+
+def test_uuids_are_random_rfc_4122_uuids():
+    ids = [random_uuid() for _ in range(2000)]
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert len(set(ids)) == len(ids)
+    assert {text[19] for text in ids} == set("89ab")  # every variant digit, so the bits are random
 
 
 def test_cards_are_ordered_critical_warning_info():
