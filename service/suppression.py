@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
-from cards.medication import read_order
+from cards.medication import medication_concepts, order_kind
 
 from . import metrics
 from .logs import get_logger
@@ -95,7 +95,7 @@ def baclofen_draft_keys(drafts: Iterable[dict], keys: Iterable[str], medications
     """Keys of the baclofen drafts (`keys`: the draft_key of each draft): the orders the
     alert burden is counted per."""
     return tuple(key for draft, key in zip(drafts, keys)
-                 if read_order(draft, medications, knowledge).kind == "baclofen")
+                 if order_kind(draft, medication_concepts(draft, medications)[0], knowledge) == "baclofen")
 
 
 # -- the decision --------------------------------------------------------------------------
