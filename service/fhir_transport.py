@@ -223,7 +223,7 @@ def _cancelled_or(reason: str) -> str:
     return "timeout" if cancel is not None and cancel.cancelled else reason
 
 
-# -- the connection pools ---------------------------------------------------------------------------
+# -- the connection pools ------------------------------------------------------------------
 class _Watched:
     """Hands the socket to the current query's Cancel before waiting for the response."""
 
