@@ -11,11 +11,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-import requests
+import urllib3
 
 from .config import FhirConfig
 from .fhir_access import is_within
-from .fhir_transport import Cancel, Limits, QueryFailed, get_json, new_session
+from .fhir_transport import ACCEPT_ENCODING, Cancel, Limits, QueryFailed, get_json, new_pool
 
 FHIR_JSON = "application/fhir+json"
 
@@ -33,8 +33,8 @@ class FhirClient:
             max_body_bytes=config.max_body_bytes, max_entries=config.max_bundle_entries,
             max_depth=config.max_json_depth, connect_timeout=config.connect_timeout,
             retries=config.retries)
-        self._session: requests.Session | None = None
-        self._session_pid: int | None = None
+        self._pool: urllib3.PoolManager | None = None
+        self._pool_pid: int | None = None
         self._lock = threading.Lock()
 
     def fetch(self, base_url: str, token: str | None, queries: dict[str, str]) -> dict[str, FetchResult]:
@@ -93,19 +93,19 @@ class FhirClient:
         return FetchResult(resources=tuple(resources))
 
     def _get_json(self, url: str, token: str | None, deadline: float, cancel: Cancel) -> dict:
-        headers = {"Accept": FHIR_JSON}
+        headers = {"Accept": FHIR_JSON, **ACCEPT_ENCODING}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return get_json(self._shared_session(), url, headers, deadline, self.limits, cancel)
+        return get_json(self._shared_pool(), url, headers, deadline, self.limits, cancel)
 
-    def _shared_session(self) -> requests.Session:
+    def _shared_pool(self) -> urllib3.PoolManager:
         # Created lazily and per process: gunicorn forks workers after the app is built.
-        # Its connection pool is thread-safe; a connection is used by one query at a time.
+        # Its connection pools are thread-safe; a connection is used by one query at a time.
         with self._lock:
-            if self._session is None or self._session_pid != os.getpid():
-                self._session = new_session(self.config.retries, pool_size=64)
-                self._session_pid = os.getpid()
-            return self._session
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = new_pool(self.config.retries, pool_size=64)
+                self._pool_pid = os.getpid()
+            return self._pool
 
 
 def bundle_resources(bundle: dict) -> tuple[list[dict], str | None]:

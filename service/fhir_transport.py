@@ -18,15 +18,20 @@ import threading
 import time
 from dataclasses import dataclass
 
+import certifi
 import orjson
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError
+from urllib3.exceptions import TimeoutError as HTTPTimeout
 from urllib3.util.retry import Retry
 
 CHUNK_BYTES = 64 * 1024
 RETRY_STATUSES = (502, 503, 504)
+# Compressed bodies welcome (gzip, deflate; br and zstd when their decoders are installed):
+# urllib3 decodes them chunk by chunk, within the body cap.
+ACCEPT_ENCODING = urllib3.make_headers(accept_encoding=True)
 # Bodies above this size are parsed one at a time per process: a parsed 10 MiB body can
 # take ~100 MiB of Python objects, and seven of them at once would be too many.
 LARGE_BODY_BYTES = 1024 * 1024
@@ -89,13 +94,13 @@ def _shut(sock: socket.socket) -> None:
 _current = threading.local()
 
 
-def get_json(session: requests.Session, url: str, headers: dict, deadline: float,
+def get_json(pool: urllib3.PoolManager, url: str, headers: dict, deadline: float,
              limits: Limits, cancel: Cancel) -> dict:
     """GET url and return its JSON object, within the deadline and limits; else QueryFailed."""
     _current.cancel = cancel
     try:
         for attempt in range(limits.retries + 1):
-            body, status = _get_body(session, url, headers, deadline, limits)
+            body, status = _get_body(pool, url, headers, deadline, limits)
             if status not in RETRY_STATUSES:
                 break
         if status != 200:
@@ -105,28 +110,39 @@ def get_json(session: requests.Session, url: str, headers: dict, deadline: float
         _current.cancel = None
 
 
-def _get_body(session, url: str, headers: dict, deadline: float, limits: Limits) -> tuple[bytes, int]:
+def _get_body(pool: urllib3.PoolManager, url: str, headers: dict, deadline: float,
+              limits: Limits) -> tuple[bytes, int]:
     remaining = _remaining(deadline)
+    timeout = urllib3.Timeout(connect=min(limits.connect_timeout, remaining), read=remaining)
     try:
-        response = session.get(url, headers=headers, allow_redirects=False, stream=True,
-                               timeout=(min(limits.connect_timeout, remaining), remaining))
-    except requests.Timeout:
-        raise QueryFailed("timeout") from None
-    except requests.RequestException:
-        raise QueryFailed(_cancelled_or("connection failed")) from None
+        response = pool.urlopen("GET", url, headers=headers, redirect=False,
+                                preload_content=False, timeout=timeout)
     except (ValueError, UnicodeError):  # a URL or header the HTTP stack cannot send
         raise QueryFailed("request not sendable") from None
+    except HTTPError as error:
+        raise QueryFailed(_connection_failure(error)) from None
     try:
-        if response.status_code != 200:
-            return b"", response.status_code  # not read: an error page may be endless too
+        if response.status != 200:
+            return b"", response.status  # not read: an error page may be endless too
         body = read_body(response, deadline, limits.max_body_bytes)
         _current.cancel.done()
         return body, 200
     finally:
-        response.close()  # a body not read to its end closes the connection, never pools it
+        # A body read to its end has already put its connection back in the pool; one not
+        # read to its end is closed here, never pooled.
+        response.close()
+        response.release_conn()
 
 
-def read_body(response: requests.Response, deadline: float, max_bytes: int) -> bytes:
+def _connection_failure(error: HTTPError) -> str:
+    cause = error.reason if isinstance(error, MaxRetryError) else error
+    # NewConnectionError (refused, unknown host) is a ConnectTimeoutError only by lineage.
+    if isinstance(cause, HTTPTimeout) and not isinstance(cause, NewConnectionError):
+        return "timeout"
+    return _cancelled_or("connection failed")
+
+
+def read_body(response: urllib3.BaseHTTPResponse, deadline: float, max_bytes: int) -> bytes:
     """The decompressed body, at most max_bytes, read before the deadline."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
@@ -135,11 +151,11 @@ def read_body(response: requests.Response, deadline: float, max_bytes: int) -> b
     try:
         while True:
             _remaining(deadline)
-            chunk = response.raw.read1(CHUNK_BYTES, decode_content=True)
+            chunk = response.read1(CHUNK_BYTES, decode_content=True)
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)
-            if size > max_bytes or response.raw.tell() > max_bytes:
+            if size > max_bytes or response.tell() > max_bytes:
                 raise QueryFailed("too large")
             chunks.append(chunk)
     except QueryFailed:
@@ -207,7 +223,7 @@ def _cancelled_or(reason: str) -> str:
     return "timeout" if cancel is not None and cancel.cancelled else reason
 
 
-# -- the session ---------------------------------------------------------------------------
+# -- the connection pools ------------------------------------------------------------------
 class _Watched:
     """Hands the socket to the current query's Cancel before waiting for the response."""
 
@@ -234,17 +250,14 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-def new_session(retries: int, pool_size: int) -> requests.Session:
-    """A session whose connections a Cancel can shut; connection errors are retried by
-    urllib3, 502/503/504 by get_json (urllib3 would drain an error body without limit)."""
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc credentials from the environment
-    adapter = HTTPAdapter(pool_maxsize=pool_size, max_retries=Retry(
+def new_pool(retries: int, pool_size: int) -> urllib3.PoolManager:
+    """Connection pools whose connections a Cancel can shut. Connection errors are retried
+    by urllib3, 502/503/504 by get_json (urllib3 would drain an error body without limit).
+    Certificates are checked against certifi's CA bundle, as requests did; urllib3 takes
+    no proxies or credentials from the environment."""
+    pools = urllib3.PoolManager(maxsize=pool_size, ca_certs=certifi.where(), retries=Retry(
         total=retries, connect=retries, status=0, read=False, other=0, redirect=0,
         backoff_factor=0, raise_on_status=False, respect_retry_after_header=False,
     ))
-    adapter.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool,
-                                                  "https": _WatchedHTTPSPool}
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    pools.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+    return pools

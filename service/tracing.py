@@ -105,8 +105,8 @@ def _set_up_process(exporter) -> None:
     if _process["provider"] is not None:
         return
     from opentelemetry import trace
-    from opentelemetry.instrumentation.requests import RequestsInstrumentor
     from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+    from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -117,7 +117,8 @@ def _set_up_process(exporter) -> None:
     trace.set_tracer_provider(provider)
     # The FHIR queries of one call run on a thread pool: carry the call's span over to them.
     ThreadingInstrumentor().instrument()
-    RequestsInstrumentor().instrument(request_hook=_without_patient_data)
+    # FHIR query URLs name the patient: spans keep the server and the resource type only.
+    URLLib3Instrumentor().instrument(url_filter=redact_fhir_url)
     logs.trace_ids = _current_trace_ids
     _process["provider"] = provider
 
@@ -137,14 +138,6 @@ def _exporter():
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
-
-
-def _without_patient_data(span, request) -> None:
-    """FHIR query URLs name the patient: keep the server and the resource type only."""
-    redacted = redact_fhir_url(request.url)
-    for key in ("url.full", "http.url"):
-        if key in (getattr(span, "attributes", None) or {}):
-            span.set_attribute(key, redacted)
 
 
 def redact_fhir_url(url: str) -> str:
