@@ -11,6 +11,7 @@ healthy server got its full cards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -73,31 +74,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=8)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
+        # Every FHIR server listens before serve starts: serve calls only the allowed ones.
+        healthy = stack.enter_context(MisbehavingFhir("healthy"))
+        misbehaving = {mode: stack.enter_context(MisbehavingFhir(mode)) for mode in MODES}
+        allowed = [healthy.url] + [server.url for server in misbehaving.values()]
         port = free_port()
-        env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(Path(workdir) / "instance")}
+        env = {**os.environ, "BACLOFEN_CDS_SERVER__INSTANCE_PATH": str(Path(workdir) / "instance"),
+               "BACLOFEN_CDS_FHIR__ALLOWED_SERVERS": json.dumps(allowed)}
         service = start([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_up(f"{base}/healthz", 60)
-            with MisbehavingFhir("healthy") as healthy:
-                expected = one_call(base, healthy.url)[1]["topics"]
-                print(json.dumps({"healthy_topics": expected, "worker_rss_mib_idle":
-                                  [round(k / 1024, 1) for k in worker_rss_kib(service)]}))
-                for mode in MODES:
-                    with MisbehavingFhir(mode) as bad, RssSampler(service) as rss, \
-                            ThreadPoolExecutor(args.calls) as pool:
-                        results = list(pool.map(lambda _: one_call(base, bad.url), range(args.calls)))
-                    after = one_call(base, healthy.url)[1]
-                    print(json.dumps({
-                        "mode": mode, "calls": args.calls,
-                        "slowest_call_s": round(max(t for t, _ in results), 2),
-                        "within_budget_plus_0_5_s": all(t <= BUDGET_SECONDS for t, _ in results),
-                        "statuses": sorted({r["status"] for _, r in results}),
-                        "reasons": sorted({str(r["reason"]) for _, r in results}),
-                        "peak_worker_rss_mib": round(rss.peak_kib / 1024, 1),
-                        "next_healthy_call_full_cards": after["topics"] == expected,
-                    }), flush=True)
+            expected = one_call(base, healthy.url)[1]["topics"]
+            print(json.dumps({"healthy_topics": expected, "worker_rss_mib_idle":
+                              [round(k / 1024, 1) for k in worker_rss_kib(service)]}))
+            for mode, bad in misbehaving.items():
+                with RssSampler(service) as rss, ThreadPoolExecutor(args.calls) as pool:
+                    results = list(pool.map(lambda _: one_call(base, bad.url), range(args.calls)))
+                after = one_call(base, healthy.url)[1]
+                print(json.dumps({
+                    "mode": mode, "calls": args.calls,
+                    "slowest_call_s": round(max(t for t, _ in results), 2),
+                    "within_budget_plus_0_5_s": all(t <= BUDGET_SECONDS for t, _ in results),
+                    "statuses": sorted({r["status"] for _, r in results}),
+                    "reasons": sorted({str(r["reason"]) for _, r in results}),
+                    "peak_worker_rss_mib": round(rss.peak_kib / 1024, 1),
+                    "next_healthy_call_full_cards": bool(expected) and after["topics"] == expected,
+                }), flush=True)
         finally:
             os.killpg(service.pid, 15)
             service.wait(timeout=30)
