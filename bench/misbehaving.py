@@ -1,4 +1,4 @@
-"""A misbehaving FHIR server against the real `baclofen-cds serve` (2 workers, defaults):
+"""A misbehaving FHIR server against the real `baclofen-cds serve` (its defaults):
 for each misbehaviour of tests/misbehaving_fhir.py (gzip bomb, endless body, trickled body
 or headers, a 100,000-entry Bundle, JSON 1,000 and 150 levels deep), 8 hook calls at once
 whose Patient read misbehaves. Reported per misbehaviour: the slowest call against the

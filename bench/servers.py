@@ -1,4 +1,5 @@
-"""Which server should `serve` use? Each candidate runs the real service (2 workers) and is
+"""Which server should `serve` use? Each candidate runs the real service (2 workers; `serve`
+itself with its default, 4 gevent workers, and `serve-2-workers` with 2) and is
 measured in the same run as the reference: a trivial Flask endpoint (bench/trivial_app.py)
 on gunicorn with 2 sync workers. All figures come from wrk on this machine; rounds are
 interleaved so every candidate sees the same background load.
@@ -43,22 +44,24 @@ def candidates(port: int) -> dict[str, list[str]]:
     hooks), except `gunicorn-gevent`: gunicorn's own gevent worker, the reference for
     serve's fairness fix."""
     serve = [PY, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    two = [*serve, "--workers", "2"]
     return {
         "trivial-gunicorn-sync": [PY, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                                   "bench.trivial_app:app"],
         # serve's default: gunicorn, gevent workers fair between keep-alive connections
         "serve": serve,
+        "serve-2-workers": two,
         "gunicorn-gevent": [PY, "-m", "gunicorn", "-k", "gevent", "-w", "2", "-b", f"127.0.0.1:{port}",
                             "service.wsgi:app"],
         # the same with serve's fair worker: the fix alone, without serve's other settings
         "gunicorn-gevent-fair": [PY, "-m", "gunicorn", "-k", "service.gevent_worker.FairGeventWorker",
                                  "-w", "2", "-b", f"127.0.0.1:{port}", "service.wsgi:app"],
-        "gunicorn-sync": [*serve, "--threads", "1"],
-        "gunicorn-gthread-4": [*serve, "--threads", "4"],
-        "gunicorn-gthread-16": [*serve, "--threads", "16"],
-        "granian-1": [*serve, "--server", "granian", "--threads", "1"],
-        "granian-4": [*serve, "--server", "granian", "--threads", "4"],
-        "granian-16": [*serve, "--server", "granian", "--threads", "16"],
+        "gunicorn-sync": [*two, "--threads", "1"],
+        "gunicorn-gthread-4": [*two, "--threads", "4"],
+        "gunicorn-gthread-16": [*two, "--threads", "16"],
+        "granian-1": [*two, "--server", "granian", "--threads", "1"],
+        "granian-4": [*two, "--server", "granian", "--threads", "4"],
+        "granian-16": [*two, "--server", "granian", "--threads", "16"],
     }
 
 

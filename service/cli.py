@@ -10,6 +10,10 @@ from .config import Config, ConfigError, load_config
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+# Two gevent workers per core (of the 2-core reference machine): while one worker parses
+# the FHIR answers of its fetching calls, the other's calls go on (docs/performance.md:
+# complete-prefetch p99 during fetch load 30-42 ms with 4 workers, 37-64 ms with 2).
+DEFAULT_WORKERS = 4
 # The server `serve` runs (docs/deploy.md, "What serve runs"): gunicorn with gevent
 # workers; --threads (or --server gunicorn) gives gunicorn's thread workers instead.
 SERVERS = ("gevent", "gunicorn", "granian")
@@ -49,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_option(serve)
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
-    serve.add_argument("--workers", type=_positive, default=2, help="worker processes (default 2)")
+    serve.add_argument("--workers", type=_positive, default=DEFAULT_WORKERS,
+                       help=f"worker processes (default {DEFAULT_WORKERS}: two per core of a 2-core machine)")
     serve.add_argument("--threads", type=_positive, default=None,
                        help=f"threads per worker for --server gunicorn or granian (default "
                             f"{DEFAULT_THREADS}; gunicorn with 1: sync workers); given alone, it "
