@@ -1,7 +1,7 @@
 """Findings of the rules -> CDS Hooks cards: one card per topic, ordered by severity."""
 from __future__ import annotations
 
-import os
+import uuid
 from dataclasses import dataclass, field
 
 from .knowledge import Knowledge
@@ -52,27 +52,19 @@ def _card(group: list[Finding], knowledge: Knowledge) -> dict:
     if len(group) > 1:
         summary = f"{summary} (+{len(group) - 1} more order{'s' if len(group) > 2 else ''})"
     card = {
-        "uuid": random_uuid(),
+        "uuid": str(uuid.uuid4()),
         "summary": _shorten(summary),
         "indicator": first.indicator,
         "detail": "\n\n".join(f.detail for f in group),
         "source": _source(first, knowledge),
     }
-    suggestions = [dict(s, uuid=random_uuid()) for f in group for s in f.suggestions]
+    suggestions = [dict(s, uuid=str(uuid.uuid4())) for f in group for s in f.suggestions]
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any" if any(f.selection == "any" for f in group) else "at-most-one"
     if first.indicator != "info":
         card["overrideReasons"] = _override_reasons(first.topic, knowledge)
     return card
-
-
-def random_uuid() -> str:
-    """What str(uuid.uuid4()) gives, in half its time (it builds a UUID object first): one
-    for each card and suggestion."""
-    digits = os.urandom(16).hex()
-    variant = "89ab"[int(digits[16], 16) & 3]  # RFC 4122: the top two bits of clock_seq are 10
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def _source(finding: Finding, knowledge: Knowledge) -> dict:

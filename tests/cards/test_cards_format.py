@@ -8,7 +8,7 @@ import pytest
 from fhircheck import empty_paths, validate
 from storydata import hookdata_from_story
 
-from cards.cardbuilder import DoseLimit, random_uuid
+from cards.cardbuilder import DoseLimit
 from cards.engine import evaluate, is_relevant
 from cards.facts import Facts
 from cards.knowledge import load_knowledge
@@ -106,7 +106,10 @@ def test_uuids_are_unique_within_and_across_calls():
 
 
 def test_uuids_are_random_rfc_4122_uuids():
-    ids = [random_uuid() for _ in range(2000)]
+    charts = [hookdata_from_story(load_story(s)) for s in story_ids()]
+    ids = [x["uuid"] for _ in range(6) for data in charts for c in evaluate(data, K)
+           for x in [c, *c.get("suggestions", [])]]
+    assert len(ids) > 700
     for text in ids:
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
