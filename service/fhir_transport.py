@@ -27,6 +27,8 @@ from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as HTTPTimeout
 from urllib3.util.retry import Retry
 
+from .json_depth import nesting_within
+
 CHUNK_BYTES = 64 * 1024
 RETRY_STATUSES = (502, 503, 504)
 # Compressed bodies welcome (gzip, deflate; br and zstd when their decoders are installed):
@@ -166,7 +168,8 @@ def read_body(response: urllib3.BaseHTTPResponse, deadline: float, max_bytes: in
 
 def parse_json(body: bytes, deadline: float, limits: Limits) -> dict:
     """The body as a JSON object within the depth and entry limits (orjson stops at 1024
-    levels; the depth walk at `limits.max_depth`, before any recursive code sees it)."""
+    levels; the depth check of the bytes at `limits.max_depth`, before any recursive code
+    sees it)."""
     if len(body) > LARGE_BODY_BYTES:
         if not _large_parse.acquire(timeout=_remaining(deadline)):
             raise QueryFailed("timeout")
@@ -187,28 +190,9 @@ def _parse(body: bytes, deadline: float, limits: Limits) -> dict:
     entries = page.get("entry")
     if isinstance(entries, list) and len(entries) > limits.max_entries:
         raise QueryFailed("too many entries")
-    if not within_depth(page, limits.max_depth, deadline):
+    if not nesting_within(body, limits.max_depth, lambda: _remaining(deadline)):
         raise QueryFailed("nested too deeply")
     return page
-
-
-def within_depth(data: object, max_depth: int, deadline: float | None = None) -> bool:
-    """True when no container is nested deeper than max_depth (iterative: no recursion)."""
-    stack = [(data, 1)]
-    visited = 0
-    while stack:
-        value, depth = stack.pop()
-        if depth > max_depth:
-            return False
-        if isinstance(value, dict):
-            stack.extend((item, depth + 1) for item in value.values()
-                         if isinstance(item, (dict, list)))
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value if isinstance(item, (dict, list)))
-        visited += 1
-        if deadline is not None and visited % 4096 == 0:
-            _remaining(deadline)
-    return True
 
 
 def _remaining(deadline: float) -> float:

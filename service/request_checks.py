@@ -16,6 +16,7 @@ from flask import Request
 from .config import ServerConfig
 from .declarations import ContextField, ServiceDeclaration
 from .errors import ApiError, bad_request
+from .json_depth import nesting_within
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
@@ -78,7 +79,7 @@ def check_json_limits(data: object, limits: ServerConfig, raw: bytes) -> None:
     """Depth and string length limits of `data`, parsed from the JSON text `raw`. Strings
     are looked at only when the body is long enough to hold one over the limit (a typical
     request is far shorter than the string limit)."""
-    if not _nesting_within(raw, limits.max_json_depth):
+    if not nesting_within(raw, limits.max_json_depth):
         raise bad_request("body", f"JSON nested deeper than {limits.max_json_depth} levels")
     if len(raw) <= limits.max_string_length:
         return
@@ -91,25 +92,6 @@ def check_json_limits(data: object, limits: ServerConfig, raw: bytes) -> None:
             _check_strings(items, limits)
             deeper += [item for item in items if isinstance(item, (dict, list))]
         level = deeper
-
-
-_AS_SQUARE_BRACKETS = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKET_OR_QUOTE = bytes(set(range(256)) - set(b'{}[]"'))
-
-
-def _nesting_within(raw: bytes, max_depth: int) -> bool:
-    """Whether well-formed JSON text nests at most `max_depth` arrays and objects. Found
-    with byte operations (C speed, a third of walking the parsed value): escapes and then
-    strings are dropped, '{}' read as '[]', and each pass removes the innermost pairs."""
-    if b"\\" in raw:  # without escapes, every '"' left opens or closes a string
-        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    tokens = raw.translate(_AS_SQUARE_BRACKETS, _NOT_BRACKET_OR_QUOTE)
-    brackets = b"".join(tokens.split(b'"')[::2])
-    for _ in range(max_depth):
-        if not brackets:
-            return True
-        brackets = brackets.replace(b"[]", b"")
-    return not brackets
 
 
 def _check_strings(values, limits: ServerConfig) -> None:
