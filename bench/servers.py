@@ -48,6 +48,12 @@ def candidates(port: int) -> dict[str, list[str]]:
     return {
         "trivial-gunicorn-sync": [PY, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                                   "bench.trivial_app:app"],
+        # the HTTP layer alone: the trivial endpoint on serve's worker, and on granian
+        "trivial-gevent-fair": [PY, "-m", "gunicorn", "-k", "service.gevent_worker.FairGeventWorker",
+                                "-w", "2", "-b", f"127.0.0.1:{port}", "bench.trivial_app:app"],
+        "trivial-granian-1": [PY, "-m", "granian", "--interface", "wsgi", "--workers", "2",
+                              "--blocking-threads", "1", "--host", "127.0.0.1", "--port", str(port),
+                              "bench.trivial_app:app"],
         # serve's default: gunicorn, gevent workers fair between keep-alive connections
         "serve": serve,
         "serve-2-workers": two,

@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import random
+import sqlite3
+import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -376,9 +378,11 @@ def _sqlite_engine(url: str) -> Engine:
         # Let SQLAlchemy, not the driver, emit BEGIN (below), so DDL stays transactional.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # while several open it at once
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # From now on the wait for another connection's write lock is begin_immediate's.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -386,10 +390,31 @@ def _sqlite_engine(url: str) -> Engine:
         # Writers take the write lock up front: a read that later upgrades to a write can
         # fail with SQLITE_BUSY at once under concurrency, whatever the busy timeout.
         # Readers (the report) must not hold it, or they would stall the hook calls.
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            begin_immediate(connection.connection.dbapi_connection, SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     return engine
+
+
+def begin_immediate(dbapi_connection, timeout: float) -> None:
+    """BEGIN IMMEDIATE, waiting up to `timeout` seconds for another connection's write lock
+    with time.sleep. SQLite's own busy wait sleeps inside the library: in a gevent worker
+    (`serve`) that stalls every call the worker holds for as long as another process writes,
+    a batch of cards from another worker or a purge of seconds. gevent patches time.sleep,
+    so the worker's other calls go on meanwhile; under threads it is the same wait."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.02)
 
 
 def open_engine(config) -> Engine:
