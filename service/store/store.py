@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from . import migrate
 from .batch import CardBatcher
 from .keys import hash_patient_id, patient_hash_key
-from .prepared import PreparedSelect
+from .prepared import PreparedInsert, PreparedSelect, driver_cursor, traced
 from .schema import baclofen_orders
 from .schema import cards as cards_table
 from .schema import feedback as feedback_table
@@ -106,6 +106,8 @@ class Store:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._claim_statement = _claim_statement(self._insert)
         self._overrides_of_patient = PreparedSelect(engine, _OVERRIDES_OF_PATIENT, lambda: reading(engine))
+        self._inserts = {table: PreparedInsert(engine, table)
+                         for table in (cards_table, suppressed_cards, baclofen_orders)}
         self._batcher = CardBatcher(self._insert_statements, batch_seconds)
 
     # -- cards ---------------------------------------------------------------------------
@@ -150,15 +152,25 @@ class Store:
         return [(table, values) for table, values in statements if values]
 
     def _insert_statements(self, statements: list[tuple[Table, list[dict]]]) -> None:
-        """One INSERT per table, all in one transaction."""
+        """One INSERT per table, all in one transaction, on the driver's cursor
+        (store/prepared.py): in a batch of a hundred calls' cards, Core took 1.6-1.9x
+        the time."""
         by_table: dict[Table, list[dict]] = {}
         for table, values in statements:
             by_table.setdefault(table, []).extend(values)
         if not by_table:
             return
-        with self._hot_path() if len(by_table) == 1 else self.engine.begin() as connection:
+        if traced(self.engine):
+            with self.engine.begin() as connection:
+                for table, values in by_table.items():
+                    connection.execute(table.insert(), values)
+            return
+        with driver_cursor(self.engine) as (connection, cursor):
+            if not self._is_postgresql:
+                begin_immediate(connection, SQLITE_BUSY_TIMEOUT_MS / 1000)
             for table, values in by_table.items():
-                connection.execute(table.insert(), values)
+                self._inserts[table].run(cursor, values)
+            connection.commit()
 
     def overrides_for(self, patient_id: str, since: datetime) -> list[Override]:
         """This patient's cards whose latest feedback overrode them, since the cutoff."""

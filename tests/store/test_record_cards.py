@@ -4,10 +4,11 @@ from __future__ import annotations
 import stat
 from datetime import datetime
 
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 
 from service.store import open_store
 from service.store.keys import KEY_FILE_NAME, hash_patient_id
+from service.store.schema import baclofen_orders
 from service.store.schema import cards as cards_table
 from service.store.store import reading
 
@@ -30,6 +31,40 @@ def test_each_card_is_kept_with_its_topic_indicator_and_suggestions(store):
     assert (first["topic_code"], first["indicator"]) == ("renal-dose", "critical")
     assert (second["topic_code"], second["indicator"], second["suggestion_uuids"]) == ("duplicate-therapy", "info", "")
     assert first["issued_at"] is not None
+
+
+def test_rows_written_on_the_drivers_cursor_are_those_core_writes(store):
+    """Cards are inserted on the driver's cursor (store/prepared.py), through Core when
+    something listens to the statements (tracing): both must write the same rows,
+    defaults and the issue time included."""
+    card = make_card("renal-dose", "critical", suggestions=0)
+    card["source"]["topic"].pop("display")  # a column the row leaves to its default
+    issued_at = datetime(2026, 11, 30, 9, 5, 0)  # no microseconds: the format differs there
+    statements = [(table, [{**row, **{key: issued_at for key in ("issued_at", "called_at") if key in row}}
+                           for row in rows])
+                  for table, rows in store.record_rows(ORDER_SIGN, "order-sign", "h", PATIENT_ID, [card],
+                                                       draft_keys=("k1", "k2"), fingerprints=["f"],
+                                                       orders=("k1",))]
+    store._insert_statements(statements)
+    event.listen(store.engine, "before_cursor_execute", _listening)
+    try:
+        store._insert_statements(statements)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", _listening)
+    driver, core = ({key: value for key, value in row.items() if key != "id"} for row in _rows(store))
+    assert driver == core
+    with store.engine.connect() as connection:  # as stored: SQLite keeps the time as text
+        stored = connection.exec_driver_sql("SELECT issued_at FROM cards ORDER BY id").scalars().all()
+    assert stored[0] == stored[1]
+    assert (driver["topic_display"], driver["suggestion_uuids"]) == ("", "")
+    assert driver["issued_at"] == issued_at and driver["draft_keys"] == "k1 k2"
+    with store.engine.connect() as connection:
+        orders = connection.execute(select(baclofen_orders.c.draft_key, baclofen_orders.c.called_at)).all()
+    assert orders == [("k1", issued_at)] * 2
+
+
+def _listening(*_args):
+    pass
 
 
 def test_no_cards_writes_nothing(store):
