@@ -150,7 +150,7 @@ class StoreConfig(Section):
                           "instead of `url`.")
     patient_hash_key_file: str = Field("", description="A file holding `patient_hash_key`; "
                                        "instead of `patient_hash_key`.")
-    record_batch_seconds: float = Field(0.1, gt=0, le=10, description="Cards issued are written in "
+    record_batch_seconds: float = Field(0.02, gt=0, le=10, description="Cards issued are written in "
                                         "one batch per this many seconds, off the hook call's path "
                                         "(a killed worker loses at most this window; docs/store.md).")
 

@@ -18,7 +18,9 @@ import time
 
 from .. import tracing
 
-DEFAULT_INTERVAL = 0.1  # seconds between two writes
+# Seconds between two writes: a short window keeps each write short, and a gevent worker's
+# calls wait for it (bench/store_stalls.py; docs/performance.md, "Store stalls").
+DEFAULT_INTERVAL = 0.02
 MAX_QUEUED_ROWS = 50_000  # a store that is down must not grow the worker without bound
 
 log = logging.getLogger("baclofen_cds")

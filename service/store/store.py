@@ -25,6 +25,7 @@ from .schema import baclofen_orders
 from .schema import cards as cards_table
 from .schema import feedback as feedback_table
 from .schema import jwt_ids, overrides, suppressed_cards
+from .wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 SQLITE_FILE_NAME = "baclofen-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -109,6 +110,7 @@ class Store:
         self._inserts = {table: PreparedInsert(engine, table)
                          for table in (cards_table, suppressed_cards, baclofen_orders)}
         self._batcher = CardBatcher(self._insert_statements, batch_seconds)
+        self._checkpointer = None if self._is_postgresql else _checkpointed_by_a_thread(engine)
 
     # -- cards ---------------------------------------------------------------------------
     def record_cards(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
@@ -256,6 +258,8 @@ class Store:
 
     def close(self) -> None:
         self.flush()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
 
@@ -408,6 +412,20 @@ def _sqlite_engine(url: str) -> Engine:
             begin_immediate(connection.connection.dbapi_connection, SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     return engine
+
+
+def _checkpointed_by_a_thread(engine: Engine) -> WalCheckpointer:
+    """SQLite: the log is checkpointed by a thread of each process (store/wal_checkpoint.py),
+    started when the process opens its first connection."""
+    checkpointer = WalCheckpointer(engine.url.database)
+
+    @event.listens_for(engine, "connect")
+    def _checkpoint_elsewhere(dbapi_connection, _record):
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        checkpointer.ensure_running()
+
+    engine.dispose()  # connections opened before (the migration's) get the setting too
+    return checkpointer
 
 
 def begin_immediate(dbapi_connection, timeout: float) -> None:

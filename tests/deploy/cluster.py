@@ -183,7 +183,7 @@ class Cluster:
                              headers={"Authorization": f"Bearer {self.token(FEEDBACK_PATH)}"})
 
     def wait_until_recorded(self, card_uuid: str, seconds: float = 10.0) -> None:
-        """Replicas record the cards they issue in background batches (every 0.1 s)."""
+        """Replicas record the cards they issue in background batches (every 0.02 s)."""
         engine = create_engine(self.database_url)
         try:
             wait_until(lambda: _is_recorded(engine, card_uuid), f"card {card_uuid} to be recorded", seconds)

@@ -1,0 +1,47 @@
+"""On SQLite the write-ahead log is checkpointed by a native thread of each process
+(service/store/wal_checkpoint.py), not by the commits of the hook calls."""
+from __future__ import annotations
+
+import time
+
+from service.store import open_store
+from service.store.store import SQLITE_FILE_NAME
+from service.store.wal_checkpoint import BACKSTOP_PAGES
+
+from tests.fhir_server_helpers import wait_until
+
+from .helpers import ORDER_SIGN, PATIENT_ID, make_card, make_config
+
+
+def test_cards_reach_the_database_file_through_the_thread(tmp_path):
+    store = open_store(make_config("", tmp_path))
+    database = tmp_path / SQLITE_FILE_NAME
+    try:
+        size = database.stat().st_size
+        for index in range(20):  # far fewer pages than any automatic checkpoint's threshold
+            store.record_cards(ORDER_SIGN, "order-sign", f"h{index}", PATIENT_ID,
+                               [make_card("renal-dose", suggestions=3) for _ in range(10)])
+        wait_until(lambda: database.stat().st_size > size, "the log checkpointed into the file", 15)
+        assert store._checkpointer.checkpoints >= 1
+    finally:
+        store.close()
+
+
+def test_the_calls_own_checkpoint_is_only_a_backstop(tmp_path):
+    store = open_store(make_config("", tmp_path))
+    try:
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
+    finally:
+        store.close()
+
+
+def test_the_thread_stops_with_the_store(tmp_path):
+    store = open_store(make_config("", tmp_path))
+    store.record_cards(ORDER_SIGN, "order-sign", "h", PATIENT_ID, [make_card("age")])
+    wait_until(lambda: store._checkpointer.checkpoints >= 1, "a checkpoint", 15)
+    store.close()
+    time.sleep(1.5)  # one interval for the thread to see it is stopped
+    done = store._checkpointer.checkpoints
+    time.sleep(1.5)
+    assert store._checkpointer.checkpoints == done
