@@ -2,7 +2,9 @@
 itself with its default, 4 gevent workers, and `serve-2-workers` with 2) and is
 measured in the same run as the reference: a trivial Flask endpoint (bench/trivial_app.py)
 on gunicorn with 2 sync workers. All figures come from wrk on this machine; rounds are
-interleaved so every candidate sees the same background load.
+interleaved so every candidate sees the same background load. Besides: the trivial endpoint
+on serve's worker and on granian (what the HTTP layer costs), and the hook call without
+Flask in front (`lean-*`, bench/lean_hook_app.py: what the Flask layer costs; prefetch only).
 
 Scenarios (each reported as req/s, p50, p99, non-2xx and socket errors):
   prefetch   16 connections, the 5.3 KB order-sign request with complete prefetch;
@@ -54,6 +56,12 @@ def candidates(port: int) -> dict[str, list[str]]:
         "trivial-granian-1": [PY, "-m", "granian", "--interface", "wsgi", "--workers", "2",
                               "--blocking-threads", "1", "--host", "127.0.0.1", "--port", str(port),
                               "bench.trivial_app:app"],
+        # an experiment: the hook call without Flask in front (bench/lean_hook_app.py)
+        "lean-gevent-fair": [PY, "-m", "gunicorn", "-k", "service.gevent_worker.FairGeventWorker",
+                             "-w", "2", "-b", f"127.0.0.1:{port}", "bench.lean_hook_app:app"],
+        "lean-granian-1": [PY, "-m", "granian", "--interface", "wsgi", "--workers", "2",
+                           "--blocking-threads", "1", "--host", "127.0.0.1", "--port", str(port),
+                           "bench.lean_hook_app:app"],
         # serve's default: gunicorn, gevent workers fair between keep-alive connections
         "serve": serve,
         "serve-2-workers": two,
@@ -91,7 +99,7 @@ def run_candidate(name: str, scenarios: list[str], seconds: int, workdir: Path, 
                 base = stack.enter_context(nginx_in_front(f"127.0.0.1:{port}", folder))
             result = {}
             for scenario in scenarios:
-                if name.startswith("trivial") and scenario != "prefetch":
+                if name.startswith(("trivial", "lean")) and scenario != "prefetch":
                     continue
                 result[scenario] = SCENARIOS[scenario](base, workdir, seconds, fhir_url, process.pid)
             if "fetch" in result:
