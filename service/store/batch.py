@@ -19,7 +19,7 @@ import time
 from .. import tracing
 
 # Seconds between two writes: a short window keeps each write short, and a gevent worker's
-# calls wait for it (bench/store_stalls.py; docs/performance.md, "Store stalls").
+# calls wait for it (bench/store_stalls.py; docs/performance.md, "Issue 10, third session").
 DEFAULT_INTERVAL = 0.02
 MAX_QUEUED_ROWS = 50_000  # a store that is down must not grow the worker without bound
 

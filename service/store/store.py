@@ -110,7 +110,8 @@ class Store:
         self._inserts = {table: PreparedInsert(engine, table)
                          for table in (cards_table, suppressed_cards, baclofen_orders)}
         self._batcher = CardBatcher(self._insert_statements, batch_seconds)
-        self._checkpointer = None if self._is_postgresql else _checkpointed_by_a_thread(engine)
+        on_disk = not self._is_postgresql and engine.url.database not in (None, "", ":memory:")
+        self._checkpointer = _checkpointed_by_a_thread(engine) if on_disk else None
 
     # -- cards ---------------------------------------------------------------------------
     def record_cards(self, service_id: str, hook: str, hook_instance: str, patient_id: str,
@@ -441,7 +442,8 @@ def begin_immediate(dbapi_connection, timeout: float) -> None:
             dbapi_connection.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() + delay > deadline:
+            busy = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + delay > deadline:
                 raise
         time.sleep(delay)
         delay = min(2 * delay, 0.02)

@@ -43,7 +43,10 @@ class WalCheckpointer:
         self._stopped = True
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self._database, isolation_level=None)
+        try:
+            connection = sqlite3.connect(self._database, isolation_level=None)
+        except sqlite3.Error:
+            return  # the calls' automatic checkpoint does the work
         try:
             while not self._stopped:
                 _native_sleep(self._interval)
