@@ -2,6 +2,8 @@
 (service/store/wal_checkpoint.py), not by the commits of the hook calls."""
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 from service.store import open_store
@@ -45,3 +47,32 @@ def test_the_thread_stops_with_the_store(tmp_path):
     done = store._checkpointer.checkpoints
     time.sleep(1.5)
     assert store._checkpointer.checkpoints == done
+
+
+def test_a_fork_waits_until_the_thread_is_out_of_sqlite(tmp_path):
+    """Forked while the thread is inside SQLite, a child would inherit SQLite's mutexes held
+    by a thread it does not have, and hang on its first connection (seen: a process pool's
+    child in tests/store/test_jti.py)."""
+    store = open_store(make_config("", tmp_path))
+    checkpointer = store._checkpointer
+    inside = threading.Event()
+
+    def in_sqlite_for_a_while():
+        with checkpointer.in_sqlite:
+            inside.set()
+            time.sleep(1.0)
+
+    try:
+        threading.Thread(target=in_sqlite_for_a_while).start()
+        inside.wait(10)
+        started = time.monotonic()
+        child = os.fork()
+        if child == 0:
+            os._exit(0)
+        waited = time.monotonic() - started
+        os.waitpid(child, 0)
+        assert waited >= 0.5
+        assert checkpointer.in_sqlite.acquire(timeout=5)  # released again in the parent
+        checkpointer.in_sqlite.release()
+    finally:
+        store.close()
