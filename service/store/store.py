@@ -6,6 +6,7 @@ import json
 import os
 import random
 import sqlite3
+import threading
 import time
 import weakref
 from contextlib import contextmanager
@@ -29,6 +30,9 @@ from .wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 SQLITE_FILE_NAME = "baclofen-cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# What SQLite itself may wait for a lock, in the library, holding a gevent worker: enough for
+# another worker's short write (docs/store.md).
+SQLITE_SHORT_BUSY_MS = 5
 # Expired JWT ids are deleted by one claim in this many (and by `baclofen-cds purge`).
 JTI_CLEANUP_ONE_IN = 500
 # Execution option marking a connection that only reads (SQLite: no write lock).
@@ -396,10 +400,12 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # while several open it at once
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # From now on the wait for another connection's write lock is begin_immediate's.
-        cursor.execute("PRAGMA busy_timeout=0")
+        # The log is checkpointed by a thread (store/wal_checkpoint.py); this is the backstop.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        # From now on SQLite waits only briefly; longer waits are begin_immediate's.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_SHORT_BUSY_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -415,38 +421,73 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _switch_to_wal(cursor) -> None:
+    """WAL mode, persistent in the file: only a new file needs switching. The switch takes
+    an exclusive lock, which SQLite refuses at once, without its busy wait, while another
+    process holds the new file (several workers starting at once): try again meanwhile."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _checkpointed_by_a_thread(engine: Engine) -> WalCheckpointer:
-    """SQLite: the log is checkpointed by a thread of each process (store/wal_checkpoint.py),
-    started when the process opens its first connection."""
+    """SQLite: the log is checkpointed by a thread of each process (store/wal_checkpoint.py):
+    this one, and each forked worker when it opens its first connection. Not closing the
+    pool's connections for it: a connection closed as the last one checkpoints and removes
+    the log under an exclusive lock, which other processes opening the store at that moment
+    found busy (tests/store/test_migrations.py)."""
     checkpointer = WalCheckpointer(engine.url.database)
 
     @event.listens_for(engine, "connect")
-    def _checkpoint_elsewhere(dbapi_connection, _record):
-        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    def _in_this_process_too(_dbapi_connection, _record):  # a forked worker's first connection
         checkpointer.ensure_running()
 
-    engine.dispose()  # connections opened before (the migration's) get the setting too
+    checkpointer.ensure_running()
     return checkpointer
 
 
 def begin_immediate(dbapi_connection, timeout: float) -> None:
-    """BEGIN IMMEDIATE, waiting up to `timeout` seconds for another connection's write lock
-    with time.sleep. SQLite's own busy wait sleeps inside the library: in a gevent worker
-    (`serve`) that stalls every call the worker holds for as long as another process writes,
-    a batch of cards from another worker or a purge of seconds. gevent patches time.sleep,
-    so the worker's other calls go on meanwhile; under threads it is the same wait."""
+    """BEGIN IMMEDIATE, waiting up to `timeout` seconds for another connection's write lock.
+    SQLite's own busy wait sleeps inside the library: in a gevent worker (`serve`) that
+    stalls every call the worker holds. So SQLite waits only the first few milliseconds,
+    enough for the short writes of other workers (a JWT id, a batch of cards); past them
+    (a purge: seconds) the writer waits with time.sleep, which gevent makes a yield, in line
+    with the other writers of its process (_WRITERS_IN_LINE), one of them polling."""
+    if _try_begin_immediate(dbapi_connection):
+        return
     deadline = time.monotonic() + timeout
-    delay = 0.0005
-    while True:
-        try:
-            dbapi_connection.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as error:
-            busy = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_BUSY
-            if not busy or time.monotonic() + delay > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(2 * delay, 0.02)
+    if not _WRITERS_IN_LINE.acquire(timeout=timeout):
+        raise sqlite3.OperationalError("database is locked")
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        delay = 0.0005
+        while not _try_begin_immediate(dbapi_connection):
+            if time.monotonic() + delay > deadline:
+                raise sqlite3.OperationalError("database is locked")
+            time.sleep(delay)
+            delay = min(2 * delay, 0.002)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_SHORT_BUSY_MS}")
+        _WRITERS_IN_LINE.release()
+
+
+def _try_begin_immediate(dbapi_connection) -> bool:
+    try:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as error:
+        if (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+
+
+# Created at import: after serve's gevent patching, a lock its greenlets wait on in turn.
+_WRITERS_IN_LINE = threading.Lock()
 
 
 def open_engine(config) -> Engine:

@@ -1,7 +1,7 @@
 """On SQLite a writer waits for another connection's write lock (another worker's batch of
-cards, a purge) in service/store/store.py's begin_immediate, with time.sleep, instead of
-inside the SQLite library: under serve's gevent workers a wait in the library stalls every
-call the worker holds, not only the one that writes."""
+cards, a purge) inside the SQLite library only for its first few milliseconds, then in
+service/store/store.py's begin_immediate, with time.sleep: under serve's gevent workers a
+wait in the library stalls every call the worker holds, not only the one that writes."""
 from __future__ import annotations
 
 import json
