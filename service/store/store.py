@@ -430,7 +430,7 @@ def _switch_to_wal(cursor) -> None:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
+            if not _busy(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
 
@@ -481,9 +481,14 @@ def _try_begin_immediate(dbapi_connection) -> bool:
         dbapi_connection.execute("BEGIN IMMEDIATE")
         return True
     except sqlite3.OperationalError as error:
-        if (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF != sqlite3.SQLITE_BUSY:
+        if not _busy(error):
             raise
         return False
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY, or one of its extended codes: another connection holds the lock."""
+    return (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 # Created at import: after serve's gevent patching, a lock its greenlets wait on in turn.

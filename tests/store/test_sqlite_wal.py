@@ -55,23 +55,23 @@ def test_a_fork_waits_until_the_thread_is_out_of_sqlite(tmp_path):
     child in tests/store/test_jti.py)."""
     store = open_store(make_config("", tmp_path))
     checkpointer = store._checkpointer
-    inside = threading.Event()
+    inside, leaving = threading.Event(), threading.Event()
 
     def in_sqlite_for_a_while():
         with checkpointer.in_sqlite:
             inside.set()
             time.sleep(1.0)
+            leaving.set()  # still inside: the fork cannot have happened yet
 
     try:
         threading.Thread(target=in_sqlite_for_a_while).start()
         inside.wait(10)
-        started = time.monotonic()
         child = os.fork()
         if child == 0:
             os._exit(0)
-        waited = time.monotonic() - started
+        forked_after_it_left = leaving.is_set()
         os.waitpid(child, 0)
-        assert waited >= 0.5
+        assert forked_after_it_left
         assert checkpointer.in_sqlite.acquire(timeout=5)  # released again in the parent
         checkpointer.in_sqlite.release()
     finally:

