@@ -425,14 +425,12 @@ def _switch_to_wal(cursor) -> None:
     """WAL mode, persistent in the file: only a new file needs switching. The switch takes
     an exclusive lock, which SQLite refuses at once, without its busy wait, while another
     process holds the new file (several workers starting at once): try again meanwhile."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError as error:
-            if not _busy(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+    def in_wal() -> bool:
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return True
+        return _unless_busy(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
+
+    _until(in_wal, time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000)
 
 
 def _checkpointed_by_a_thread(engine: Engine) -> WalCheckpointer:
@@ -458,37 +456,43 @@ def begin_immediate(dbapi_connection, timeout: float) -> None:
     enough for the short writes of other workers (a JWT id, a batch of cards); past them
     (a purge: seconds) the writer waits with time.sleep, which gevent makes a yield, in line
     with the other writers of its process (_WRITERS_IN_LINE), one of them polling."""
-    if _try_begin_immediate(dbapi_connection):
+    def begin() -> bool:
+        return _unless_busy(lambda: dbapi_connection.execute("BEGIN IMMEDIATE"))
+
+    if begin():
         return
     deadline = time.monotonic() + timeout
     if not _WRITERS_IN_LINE.acquire(timeout=timeout):
         raise sqlite3.OperationalError("database is locked")
     dbapi_connection.execute("PRAGMA busy_timeout=0")
     try:
-        delay = 0.0005
-        while not _try_begin_immediate(dbapi_connection):
-            if time.monotonic() + delay > deadline:
-                raise sqlite3.OperationalError("database is locked")
-            time.sleep(delay)
-            delay = min(2 * delay, 0.002)
+        _until(begin, deadline)
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_SHORT_BUSY_MS}")
         _WRITERS_IN_LINE.release()
 
 
-def _try_begin_immediate(dbapi_connection) -> bool:
+def _unless_busy(statement) -> bool:
+    """Run it; False if another connection holds the lock it needs (SQLITE_BUSY, or one of
+    its extended codes)."""
     try:
-        dbapi_connection.execute("BEGIN IMMEDIATE")
+        statement()
         return True
     except sqlite3.OperationalError as error:
-        if not _busy(error):
+        if (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF != sqlite3.SQLITE_BUSY:
             raise
         return False
 
 
-def _busy(error: sqlite3.OperationalError) -> bool:
-    """SQLITE_BUSY, or one of its extended codes: another connection holds the lock."""
-    return (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_BUSY
+def _until(done, deadline: float) -> None:
+    """Try `done` again, with time.sleep between tries (a yield under gevent), until it
+    succeeds or the deadline passes ("database is locked")."""
+    delay = 0.0005
+    while not done():
+        if time.monotonic() + delay > deadline:
+            raise sqlite3.OperationalError("database is locked")
+        time.sleep(delay)
+        delay = min(2 * delay, 0.002)
 
 
 # Created at import: after serve's gevent patching, a lock its greenlets wait on in turn.

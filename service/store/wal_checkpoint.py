@@ -45,28 +45,27 @@ class WalCheckpointer:
         """Start the thread in this process, once (a forked worker inherits no thread)."""
         if self._pid != os.getpid() and not self._stopped:
             self._pid = os.getpid()
-            _start_native_thread(_run, (weakref.ref(self), self._database, self._interval))
+            _start_native_thread(_run, (weakref.ref(self), self.in_sqlite, self._database, self._interval))
 
     def stop(self) -> None:
         """The thread ends after its next sleep."""
         self._stopped = True
 
 
-def _run(reference: weakref.ref, database: str, interval: float) -> None:
+def _run(reference: weakref.ref, in_sqlite, database: str, interval: float) -> None:
     connection = None
     while True:
         _native_sleep(interval)
         checkpointer = reference()
         if checkpointer is None or checkpointer._stopped:
             break
-        with checkpointer.in_sqlite:
+        with in_sqlite:
             connection = connection or _connect(database)
             if connection is not None:
                 checkpointer.checkpoints += _checkpoint(connection)
         del checkpointer  # between checkpoints, only the store keeps it alive
     if connection is not None:
-        checkpointer = reference()
-        with checkpointer.in_sqlite if checkpointer is not None else _native_lock():
+        with in_sqlite:
             connection.close()
 
 
